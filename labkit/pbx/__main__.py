@@ -1,0 +1,76 @@
+"""`python -m labkit.pbx`: run the PBX on the main thread until Ctrl-C or SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .config import ConfigError, load
+from .server import PBX
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m labkit.pbx",
+        description="labkit's PBX. With no --config it runs the embedded default "
+        "(loopback only, demo extensions 100-102).",
+    )
+    p.add_argument("--config", "-c", help="TOML config file (default: the embedded default)")
+    p.add_argument("--bind", help="address to listen on (default from config: 127.0.0.1)")
+    p.add_argument("--port", "-p", type=int, help="SIP port for UDP and TCP (default 5060; 0 picks a free one)")
+    p.add_argument("--data-dir", help="where registrations, CDR and voicemail live")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not log every SIP message")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    return p.parse_args(argv)
+
+
+async def run(pbx: PBX) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not on the main thread / platform
+            pass
+    await pbx.start()
+    host, port = pbx.address
+    print(f"labkit PBX ready on {host}:{port} ({'+'.join(pbx.config.transports)}); Ctrl-C stops", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await pbx.stop()
+        print("labkit PBX stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S", stream=sys.stdout,
+    )
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"labkit.pbx: {exc}", file=sys.stderr)
+        return 2
+    if args.bind:
+        config.bind = args.bind
+    if args.port is not None:
+        config.port = args.port
+    if args.data_dir:
+        from pathlib import Path
+        config.data_dir = Path(args.data_dir).expanduser()
+    try:
+        asyncio.run(run(PBX(config)))
+    except OSError as exc:
+        print(f"labkit.pbx: cannot listen on {config.bind}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
