@@ -11,7 +11,6 @@ the loop. TLS and WebSocket slot in as further `listen_*` methods sharing `_deli
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import logging
 from dataclasses import dataclass
@@ -221,17 +220,20 @@ class TransportLayer:
         self._drop(peer, data[:200], str(exc))
         if not info:
             return
+        if getattr(info, "method", None) == "ACK":
+            return  # never answer an ACK
         try:
-            response = exc.make_response()
-        except Exception:  # the salvage itself failed: dropping is all that is left
-            return
-        if response is not None:
+            stamp_received(info, peer)
+            response = info.make_response(exc.status, reason_phrase(str(exc)))
             self.send_response(response, peer)
+        except Exception as salvage:  # the salvage itself failed: dropping is all that is left
+            log.debug("could not answer malformed request: %r", salvage)
 
     def _answer_bad(self, msg: Request, reason: str, peer: Peer) -> None:
         try:
-            self.send_response(msg.make_response(400, reason), peer)
-        except ParseError:
+            stamp_received(msg, peer)
+            self.send_response(msg.make_response(400, reason_phrase(reason)), peer)
+        except (ParseError, IndexError):
             self._drop(peer, bytes(msg)[:200], reason)
 
     # ---- sending --------------------------------------------------------------------------
@@ -274,24 +276,16 @@ class TransportLayer:
 
 def stamp_received(msg: Request, peer: Peer) -> None:
     """RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came from."""
-    via = msg.via[0]
-    changed = False
-    if via.host.strip("[]") != peer.host or _is_name(via.host):
-        via.params["received"] = peer.host
-        changed = True
-    if "rport" in via.params and not via.params["rport"]:
-        via.params["rport"] = str(peer.port)
-        changed = True
-    if changed:
-        msg.replace_top_via(via)
+    top = msg.via[0]
+    stamped = top.stamp(peer.host, peer.port)
+    if stamped is not top:
+        msg.headers.replace_first("Via", stamped)
 
 
-def _is_name(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return False
-    except ValueError:
-        return True
+def reason_phrase(text: str, limit: int = 120) -> str:
+    """A parser's explanation made safe for a status line (printable, one line, bounded)."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 def response_destination(response: Response, peer: Peer) -> Peer:

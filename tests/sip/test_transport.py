@@ -1,0 +1,155 @@
+"""The SIP server over real loopback sockets: UDP and TCP framing, rport, 400/501, robustness."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from labkit.lab import serve
+from labkit.pbx.config import load
+from labkit.pbx.server import PBX
+from labkit.sip import parse
+
+
+def options(branch="z9hG4bK-t1", port=5099, call_id="call-1", extra="", transport="UDP", method="OPTIONS",
+            cseq_method=None, version="SIP/2.0", rport=True):
+    via = f"Via: SIP/2.0/{transport} 127.0.0.1:{port};branch={branch}{';rport' if rport else ''}\r\n"
+    return (
+        f"{method} sip:100@127.0.0.1 {version}\r\n{via}"
+        f"From: <sip:test@127.0.0.1>;tag=abc\r\nTo: <sip:100@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 {cseq_method or method}\r\nMax-Forwards: 70\r\n{extra}"
+        f"Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def server(tmp_path):
+    cfg = load()
+    cfg.port = 0
+    cfg.data_dir = tmp_path
+    with serve(PBX(cfg)) as srv:
+        yield srv
+
+
+def udp_exchange(address, data, timeout=2.0):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(timeout)
+        s.sendto(data, address)
+        reply, _ = s.recvfrom(70000)
+        return parse(reply), s.getsockname()
+
+
+def test_udp_options_gets_200_with_capabilities_and_rport(server):
+    reply, (_, my_port) = udp_exchange(server.address, options(port=5099))
+    assert reply.status == 200
+    assert "OPTIONS" in reply.get_all("Allow")
+    assert reply.get("Accept") == "application/sdp" and reply.get("Supported")
+    via = reply.via[0]
+    # RFC 3581: the server filled in rport with our real source port; received is set too
+    assert via.rport == my_port and via.received == "127.0.0.1"
+    assert reply.cseq.method == "OPTIONS" and reply.call_id == "call-1"
+
+
+def test_response_goes_to_rport_not_to_the_via_port(server):
+    # sent-by says 5099 (nobody listens there): only rport brings the answer back to us
+    reply, _ = udp_exchange(server.address, options(port=5099, rport=True))
+    assert reply.status == 200
+
+
+def test_unknown_method_gets_501_with_allow(server):
+    reply, _ = udp_exchange(server.address, options(method="FROBNICATE"))
+    assert (reply.status, reply.reason) == (501, "Not Implemented")
+    assert "OPTIONS" in reply.get_all("Allow")
+
+
+def test_wrong_version_gets_505(server):
+    reply, _ = udp_exchange(server.address, options(version="SIP/3.0"))
+    assert reply.status == 505
+
+
+def test_missing_header_gets_400_with_reason(server):
+    data = options().replace(b"Max-Forwards: 70\r\n", b"").replace(b"From: <sip:test@127.0.0.1>;tag=abc\r\n", b"")
+    reply, _ = udp_exchange(server.address, data)
+    assert reply.status == 400 and "From" in reply.reason
+
+
+def test_mismatched_cseq_method_gets_400(server):
+    reply, _ = udp_exchange(server.address, options(cseq_method="INVITE"))
+    assert reply.status == 400 and "CSeq" in reply.reason
+
+
+def test_garbage_is_dropped_and_server_keeps_serving(server):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.3)
+        for junk in (b"\x00\xff garbage", b"HELLO\r\n\r\n", b"SIP/2.0 200\r\n\r\n", b"\r\n\r\n" * 3):
+            s.sendto(junk, server.address)
+        with pytest.raises(socket.timeout):
+            s.recvfrom(2000)
+    reply, _ = udp_exchange(server.address, options())
+    assert reply.status == 200
+    assert server.server.transport.dropped >= 3
+
+
+def tcp_connect(address):
+    s = socket.create_connection(address, timeout=3)
+    return s
+
+
+def read_responses(sock, count):
+    buf = b""
+    out = []
+    while len(out) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed early"
+        buf += chunk
+        while b"\r\n\r\n" in buf:
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+            if len(rest) < length:
+                break
+            out.append(parse(head + b"\r\n\r\n" + rest[:length]))
+            buf = rest[length:]
+    return out
+
+
+def test_tcp_framing_two_messages_in_one_segment_and_one_split(server):
+    with tcp_connect(server.address) as s:
+        a = options(branch="z9hG4bK-a", call_id="a", transport="TCP")
+        b = options(branch="z9hG4bK-b", call_id="b", transport="TCP")
+        c = options(branch="z9hG4bK-c", call_id="c", transport="TCP")
+        s.sendall(a + b + c[:40])
+        s.sendall(c[40:])
+        replies = read_responses(s, 3)
+    assert [r.call_id for r in replies] == ["a", "b", "c"]
+    assert all(r.status == 200 for r in replies)
+
+
+def test_tcp_large_message_near_64k(server):
+    big = "X-Padding: " + "p" * 60000 + "\r\n"
+    with tcp_connect(server.address) as s:
+        s.sendall(options(transport="TCP", extra=big))
+        [reply] = read_responses(s, 1)
+    assert reply.status == 200
+
+
+def test_many_concurrent_clients_all_answered(server):
+    results = []
+
+    def client(n):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            ok = 0
+            for i in range(10):
+                s.sendto(options(branch=f"z9hG4bK-{n}-{i}", call_id=f"{n}-{i}"), server.address)
+                reply = parse(s.recvfrom(4000)[0])
+                ok += reply.status == 200 and reply.call_id == f"{n}-{i}"
+            results.append(ok)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results == [10] * 40
