@@ -1,0 +1,207 @@
+"""The parsed dialplan: contexts holding extensions holding numbered priorities.
+
+Introduced in notebook 07. A *context* is a namespace of extensions; the PBX gives each caller
+one context, and the caller can reach only that context's extensions and those of the contexts it
+includes. Lookups follow Asterisk's ``pbx_find_extension``: the context's own extensions in
+"most specific first" order (see :mod:`labkit.dialplan.patterns`), then each ``include`` in order,
+depth first, each context visited once. The first extension that matches *and has the wanted
+priority* wins, so a pattern can supply the later priorities of a more specific extension.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .patterns import Pattern
+
+__all__ = ["Priority", "Extension", "Include", "Context", "Dialplan", "Found"]
+
+
+@dataclass
+class Priority:
+    """One step of an extension: ``exten => 100,2(label),Dial(PJSIP/100,20)``."""
+
+    number: int
+    app: str
+    data: str
+    label: str | None = None
+    filename: str = "<string>"
+    line: int = 0
+
+    @property
+    def location(self) -> str:
+        return f"{self.filename}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.app}({self.data})"
+
+
+@dataclass
+class Extension:
+    """An extension name (literal or ``_`` pattern), optionally limited to matching caller IDs."""
+
+    name: str
+    callerid: str | None = None  # `exten => 100/5551212,...`: only for that caller ID (pattern ok)
+    priorities: dict[int, Priority] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    hint: str | None = None
+    hint_location: str | None = None
+
+    def __post_init__(self) -> None:
+        self.pattern = Pattern(self.name)
+        self.callerid_pattern = Pattern(self.callerid) if self.callerid else None
+
+    @property
+    def sort_key(self) -> tuple:
+        cid = self.callerid_pattern.sort_key if self.callerid_pattern else ()
+        return (self.pattern.sort_key, cid)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name}/{self.callerid}" if self.callerid else self.name
+
+    def matches(self, exten: str, callerid: str | None = None) -> bool:
+        """Does this extension take the dialled ``exten`` from caller ``callerid``?"""
+        if not self.pattern.matches(exten):
+            return False
+        if self.callerid_pattern is None:
+            return True
+        return bool(callerid) and self.callerid_pattern.matches(callerid or "")
+
+    def ordered_priorities(self) -> list[Priority]:
+        return [self.priorities[n] for n in sorted(self.priorities)]
+
+
+@dataclass
+class Include:
+    """``include => other`` (an optional time spec after a comma is kept, not evaluated)."""
+
+    name: str
+    timespec: str | None = None
+    filename: str = "<string>"
+    line: int = 0
+
+
+@dataclass
+class Context:
+    """``[name]``: extensions plus the contexts it includes, searched after its own."""
+
+    name: str
+    filename: str = "<string>"
+    line: int = 0
+    extensions: dict[tuple[str, str | None], Extension] = field(default_factory=dict)
+    includes: list[Include] = field(default_factory=list)
+    ignore_patterns: list[str] = field(default_factory=list)
+
+    def sorted_extensions(self) -> list[Extension]:
+        """Extensions in Asterisk's order: literal first, then patterns, most specific first."""
+        return sorted(self.extensions.values(), key=lambda e: e.sort_key)
+
+    def get(self, name: str, callerid: str | None = None) -> Extension | None:
+        return self.extensions.get((name, callerid))
+
+
+@dataclass(frozen=True)
+class Found:
+    """Result of a lookup: the context it was found in, the extension and the priority."""
+
+    context: str
+    extension: Extension
+    priority: Priority
+
+
+class Dialplan:
+    """All contexts, the ``[globals]`` and ``[general]`` settings of one extensions.conf."""
+
+    def __init__(self) -> None:
+        self.contexts: dict[str, Context] = {}
+        self.globals: dict[str, str] = {}
+        self.settings: dict[str, str] = {}
+        self.files: list[str] = []
+        self.warnings: list = []  # DialplanError instances found by the loader
+        self._sorted: dict[str, list[Extension]] = {}
+
+    def __contains__(self, context: str) -> bool:
+        return context in self.contexts
+
+    def __getitem__(self, context: str) -> Context:
+        return self.contexts[context]
+
+    def invalidate(self) -> None:
+        """Forget cached orderings (call after changing contexts or extensions by hand)."""
+        self._sorted.clear()
+
+    def _extensions(self, context: str) -> list[Extension]:
+        cached = self._sorted.get(context)
+        if cached is None:
+            cached = self._sorted[context] = self.contexts[context].sorted_extensions()
+        return cached
+
+    def search_order(self, context: str) -> list[str]:
+        """The contexts a lookup in ``context`` visits, in order: itself, then includes depth first."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen or name not in self.contexts:
+                return
+            seen.add(name)
+            order.append(name)
+            for inc in self.contexts[name].includes:
+                visit(inc.name)
+
+        visit(context)
+        return order
+
+    def candidates(self, context: str, exten: str, callerid: str | None = None) -> Iterator[tuple[str, Extension]]:
+        """Every (context, extension) that matches ``exten``, in the order lookups try them."""
+        for name in self.search_order(context):
+            for ext in self._extensions(name):
+                if ext.matches(exten, callerid):
+                    yield name, ext
+
+    def find(self, context: str, exten: str, priority: int, callerid: str | None = None) -> Found | None:
+        """The step to run for (context, exten, priority), or None."""
+        for name, ext in self.candidates(context, exten, callerid):
+            step = ext.priorities.get(priority)
+            if step is not None:
+                return Found(name, ext, step)
+        return None
+
+    def find_label(self, context: str, exten: str, label: str, callerid: str | None = None) -> Found | None:
+        """The step carrying ``label`` for (context, exten), or None."""
+        for name, ext in self.candidates(context, exten, callerid):
+            number = ext.labels.get(label)
+            if number is not None:
+                return Found(name, ext, ext.priorities[number])
+        return None
+
+    def exists(self, context: str, exten: str, priority: int = 1, callerid: str | None = None) -> bool:
+        return self.find(context, exten, priority, callerid) is not None
+
+    def can_match(self, context: str, exten: str, callerid: str | None = None) -> bool:
+        """Could ``exten`` (perhaps after more digits) reach an extension of ``context``?"""
+        for name in self.search_order(context):
+            for ext in self._extensions(name):
+                if ext.pattern.can_match(exten):
+                    return True
+        return False
+
+    def matches_more(self, context: str, exten: str, callerid: str | None = None) -> bool:
+        """Would more digits still lead to a (different) match? Used to wait for digits."""
+        for name in self.search_order(context):
+            for ext in self._extensions(name):
+                if ext.pattern.matches_more(exten):
+                    return True
+        return False
+
+    def hint(self, context: str, exten: str) -> str | None:
+        """The ``hint`` of the extension (device state to watch for BLF), if any."""
+        for _, ext in self.candidates(context, exten):
+            if ext.hint:
+                return ext.hint
+        return None
+
+    @property
+    def priority_count(self) -> int:
+        return sum(len(e.priorities) for c in self.contexts.values() for e in c.extensions.values())
