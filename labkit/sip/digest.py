@@ -41,6 +41,7 @@ __all__ = [
     "AuthResult",
     "BanEvent",
     "Credential",
+    "DigestClient",
     "DigestChallenge",
     "DigestCredentials",
     "DigestError",
@@ -491,6 +492,53 @@ def authorization_for(
         opaque=challenge.opaque,
     )
     return str(credentials)
+
+
+class DigestClient:
+    """Our UAC's credentials and nonce counts: answers 401/407 challenges and, like PJSIP, reuses
+    the last nonce for the next request (``nc`` + 1) so a REGISTER refresh or an in-dialog
+    re-INVITE does not cost an extra round trip. A ``stale=true`` challenge just resets it."""
+
+    def __init__(self, username: str, password: str | None = None, *, ha1: dict[str, str] | None = None):
+        if password is None and not ha1:
+            raise ValueError("DigestClient needs a password or HA1 values per algorithm")
+        self.username = username
+        self.password = password
+        self.ha1 = {k.upper(): v for k, v in (ha1 or {}).items()}
+        self.challenge: DigestChallenge | None = None
+        self.nc = 0
+
+    def _usable(self, challenge: DigestChallenge) -> bool:
+        base, _ = _split_algorithm(challenge.algorithm)
+        return self.password is not None or base in self.ha1
+
+    def answer(self, challenges: Iterable[str], method: str, uri: str, body: bytes = b"") -> str:
+        """Authorization value for a request challenged with these header values."""
+        values = list(challenges)
+        usable = []
+        for value in values:
+            try:
+                c = DigestChallenge.parse(value)
+                if self._usable(c):
+                    usable.append(c)
+            except DigestError:
+                continue
+        if not usable:
+            pick_challenge(values)  # raises the specific reason
+            raise DigestError("no digest challenge matches our credentials")
+        self.challenge, self.nc = usable[0], 0
+        return self.authorize(method, uri, body)
+
+    def authorize(self, method: str, uri: str, body: bytes = b"") -> str | None:
+        """Pre-emptive Authorization with the last nonce (None before any challenge)."""
+        if self.challenge is None:
+            return None
+        self.nc += 1
+        base, _ = _split_algorithm(self.challenge.algorithm)
+        return authorization_for(
+            self.challenge, self.username, self.password, method, uri, body,
+            ha1=None if self.password is not None else self.ha1[base], nc=self.nc,
+        )
 
 
 # --------------------------------------------------------------------------------------------

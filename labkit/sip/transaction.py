@@ -57,6 +57,7 @@ __all__ = [
     "MACHINES",
     "new_branch",
     "to_dot",
+    "to_mermaid",
     "draw",
 ]
 
@@ -119,7 +120,8 @@ class State(enum.Enum):
 class StateMachine:
     """A transition table: ``(state, trigger) -> (next state, what is done)``.
 
-    ``layout`` places the states for ``draw`` (x, y in arbitrary units), like the RFC figures.
+    ``layout`` places the states for ``draw`` (x, y in arbitrary units), like the RFC figures;
+    ``bends`` curves chosen arrows (matplotlib ``arc3`` rad) around the states in their way.
     """
 
     name: str
@@ -127,6 +129,8 @@ class StateMachine:
     initial: State
     transitions: dict[tuple[State, str], tuple[State, str]]
     layout: dict[State, tuple[float, float]] = field(default_factory=dict)
+    bends: dict[tuple[State, State], float] = field(default_factory=dict)
+    loop_sides: dict[State, tuple[int, int]] = field(default_factory=dict)  # (±1 right/left, ±1 above/below)
 
     @property
     def states(self) -> list[State]:
@@ -162,7 +166,9 @@ INVITE_CLIENT = StateMachine(
         (S.ACCEPTED, "2xx"): (S.ACCEPTED, "2xx to TU"),
         (S.ACCEPTED, "Timer M"): (S.TERMINATED, ""),
     },
-    {S.CALLING: (0, 3), S.PROCEEDING: (0, 2), S.COMPLETED: (-1.2, 1), S.ACCEPTED: (1.2, 1), S.TERMINATED: (0, 0)},
+    {S.CALLING: (0, 3), S.PROCEEDING: (0, 2), S.COMPLETED: (-1.3, 1), S.ACCEPTED: (1.3, 1), S.TERMINATED: (0, 0)},
+    {(S.CALLING, S.COMPLETED): 0.3, (S.CALLING, S.ACCEPTED): -0.3, (S.CALLING, S.TERMINATED): 1.4},
+    {S.PROCEEDING: (-1, -1)},
 )
 
 NON_INVITE_CLIENT = StateMachine(
@@ -184,7 +190,8 @@ NON_INVITE_CLIENT = StateMachine(
         (S.COMPLETED, "200-699"): (S.COMPLETED, "absorb"),
         (S.COMPLETED, "Timer K"): (S.TERMINATED, ""),
     },
-    {S.TRYING: (0, 3), S.PROCEEDING: (0, 2), S.COMPLETED: (0, 1), S.TERMINATED: (0, 0)},
+    {S.TRYING: (0, 3), S.PROCEEDING: (1.3, 2), S.COMPLETED: (0, 1), S.TERMINATED: (0, 0)},
+    {(S.TRYING, S.TERMINATED): 0.9, (S.PROCEEDING, S.TERMINATED): -0.3},
 )
 
 INVITE_SERVER = StateMachine(
@@ -211,7 +218,7 @@ INVITE_SERVER = StateMachine(
         (S.ACCEPTED, "TU 2xx"): (S.ACCEPTED, "send 2xx"),
         (S.ACCEPTED, "Timer L"): (S.TERMINATED, ""),
     },
-    {S.PROCEEDING: (0, 3), S.COMPLETED: (-1.2, 2), S.CONFIRMED: (-1.2, 1), S.ACCEPTED: (1.2, 1.5), S.TERMINATED: (0, 0)},
+    {S.PROCEEDING: (0, 3), S.COMPLETED: (-1.3, 2), S.CONFIRMED: (-1.3, 1), S.ACCEPTED: (1.3, 1.5), S.TERMINATED: (0, 0)},
 )
 
 NON_INVITE_SERVER = StateMachine(
@@ -231,7 +238,7 @@ NON_INVITE_SERVER = StateMachine(
         (S.COMPLETED, "transport error"): (S.TERMINATED, "inform TU"),
         (S.COMPLETED, "Timer J"): (S.TERMINATED, ""),
     },
-    {S.TRYING: (0, 3), S.PROCEEDING: (0, 2), S.COMPLETED: (0, 1), S.TERMINATED: (0, 0)},
+    {S.TRYING: (0, 3), S.PROCEEDING: (1.3, 2), S.COMPLETED: (0, 1), S.TERMINATED: (0, 0)},
 )
 
 MACHINES: dict[str, StateMachine] = {
@@ -254,23 +261,38 @@ def to_dot(machine: StateMachine) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_mermaid(machine: StateMachine) -> str:
+    """Mermaid ``stateDiagram-v2`` text (GitHub renders it in Markdown), from the table."""
+    ids = {s: s.name.title() for s in machine.states}
+    lines = ["stateDiagram-v2", f"    [*] --> {ids[machine.initial]}"]
+    for (src, trigger), (dst, action) in machine.transitions.items():
+        label = trigger + (f" / {action}" if action else "")
+        lines.append(f"    {ids[src]} --> {ids[dst]}: {label}")
+    lines.append(f"    {ids[State.TERMINATED]} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
 def draw(machine: StateMachine, ax=None):
     """Draw the machine with matplotlib from its transition table (notebooks 03 and 06).
 
-    Self-loops are listed beside their state; other transitions are arrows labelled with
-    trigger / action. Returns the Axes.
+    Arrows carry "trigger / action"; self-loops are listed beside their state ("↻"); the
+    transport-error arrows, which leave almost every state, are summarised in a footnote as
+    the RFC figures do. Returns the Axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 7))
+        _, ax = plt.subplots(figsize=(10, 7))
     pos = machine.layout or {s: (0, -i) for i, s in enumerate(machine.states)}
     loops: dict[State, list[str]] = {}
     edges: dict[tuple[State, State], list[str]] = {}
+    transport_errors = []
     for (src, trigger), (dst, action) in machine.transitions.items():
         label = trigger + (f" / {action}" if action else "")
-        if src is dst:
+        if trigger == "transport error":
+            transport_errors.append(src.value)
+        elif src is dst:
             loops.setdefault(src, []).append(label)
         else:
             edges.setdefault((src, dst), []).append(label)
@@ -278,21 +300,31 @@ def draw(machine: StateMachine, ax=None):
         ax.text(x, y, state.value, ha="center", va="center", fontsize=11, fontweight="bold",
                 bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fe", ec="#3367d6"), zorder=3)
         if state in loops:
-            side = -1 if x < 0 else 1
-            ax.text(x + side * 0.45, y + 0.22, "\n".join("↻ " + l for l in loops[state]),
-                    ha="right" if side < 0 else "left", va="bottom", fontsize=7, color="#555")
-    for (src, dst), labels in edges.items():
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        rad = 0.25 if (dst, src) in edges else 0.1
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14,
-                                     connectionstyle=f"arc3,rad={rad}", shrinkA=18, shrinkB=18,
-                                     color="#333", zorder=2))
-        ax.text((x0 + x1) / 2 + 0.05 + rad * (y1 - y0) * 0.5, (y0 + y1) / 2 - rad * (x1 - x0) * 0.5,
-                "\n".join(labels), fontsize=7, ha="left", va="center", color="#1a1a80", zorder=4)
+            side, up = machine.loop_sides.get(state, (-1 if x < 0 else 1, 1))
+            ax.text(x + side * 0.5, y + up * 0.12, "\n".join("↻ " + l for l in loops[state]),
+                    ha="right" if side < 0 else "left", va="bottom" if up > 0 else "top",
+                    fontsize=7.5, color="#555")
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 2.2, max(xs) + 2.2)
-    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.8)
+    ax.set_xlim(min(xs) - 2.4, max(xs) + 2.4)
+    ax.set_ylim(min(ys) - 0.4, max(ys) + 0.9)
+    to_display, to_data = ax.transData.transform, ax.transData.inverted().transform
+    for (src, dst), labels in edges.items():
+        rad = machine.bends.get((src, dst), 0.0)
+        ax.add_patch(FancyArrowPatch(pos[src], pos[dst], arrowstyle="-|>", mutation_scale=14,
+                                     connectionstyle=f"arc3,rad={rad}", shrinkA=16, shrinkB=16,
+                                     color="#333", zorder=2))
+        # arc3 bends in display space: its midpoint lies rad/2 of the chord off the chord
+        (x0, y0), (x1, y1) = to_display(pos[src]), to_display(pos[dst])
+        mx, my = to_data(((x0 + x1) / 2 + rad * (y1 - y0) / 2, (y0 + y1) / 2 - rad * (x1 - x0) / 2))
+        (sx, _), (dx, _) = pos[src], pos[dst]
+        left = (mx < 0 or (sx == dx and sx <= 0)) and abs(dx) >= abs(sx)  # outer side of the figure
+        ax.text(mx - 0.06 if left else mx + 0.06, my, "\n".join(labels), fontsize=7.5,
+                ha="right" if left else "left", va="center",
+                color="#1a1a80", zorder=4, bbox=dict(fc="white", ec="none", alpha=0.8, pad=0.5))
+    if transport_errors:
+        ax.text(0.0, 0.0, "transport error in " + ", ".join(transport_errors) + " → Terminated (inform TU)",
+                transform=ax.transAxes, fontsize=7.5, color="#555")
     ax.set_title(f"{machine.name}  ({machine.rfc_figure})")
     ax.axis("off")
     return ax

@@ -358,3 +358,70 @@ def test_ban_driven_by_server_results():
         if result.counts_as_failure:
             events += ban.failure("198.51.100.7", t)
     assert [e.kind for e in events] == ["banned"]
+
+
+# -- our UAC's client ------------------------------------------------------------------------
+
+
+def test_digest_client_answers_then_reuses_nonce_with_growing_nc():
+    from labkit.sip.digest import DigestClient
+
+    server, client = make_server(), DigestClient("alice", "wonderland")
+    assert client.authorize("REGISTER", "sip:lab") is None
+    first = client.answer(server.challenges(0.0), "REGISTER", "sip:lab")
+    assert DigestCredentials.parse(first).algorithm == "SHA-256"
+    assert server.verify(first, "REGISTER", 1.0).ok
+    refresh = client.authorize("REGISTER", "sip:lab")  # pre-emptive, nc=2
+    assert DigestCredentials.parse(refresh).nc == "00000002"
+    assert server.verify(refresh, "REGISTER", 60.0).ok
+    assert server.verify(client.authorize("REGISTER", "sip:lab"), "REGISTER", 400.0).stale
+
+
+def test_digest_client_with_md5_ha1_only_picks_md5():
+    from labkit.sip.digest import DigestClient
+
+    server = make_server()
+    client = DigestClient("bob", ha1={"md5": compute_ha1("MD5", "bob", "lab", "builder")})
+    value = client.answer(server.challenges(0.0), "REGISTER", "sip:lab")
+    assert DigestCredentials.parse(value).algorithm == "MD5" and server.verify(value, "REGISTER", 0.0).ok
+    with pytest.raises(DigestError, match="unsupported authentication scheme 'Basic'"):
+        client.answer(['Basic realm="x"'], "REGISTER", "sip:lab")
+
+
+# -- robustness: anything a peer sends gives a DigestError or a verdict, never a crash --------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+HEADERISH = st.text(alphabet='Digest usernamrlcoqp=",\\ \t*\'%8abcdef0123456789-', max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HEADERISH)
+def test_fuzz_parsers_raise_only_digest_error(value):
+    for parser in (DigestCredentials.parse, DigestChallenge.parse):
+        try:
+            parser(value)
+        except DigestError as e:
+            assert e.status == 400 and e.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(HEADERISH)
+def test_fuzz_verify_always_returns_a_verdict(value):
+    result = make_server().verify(value, "REGISTER", 0.0)
+    assert not result.ok and result.status in (400, 401)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9\-]{0,8}", fullmatch=True),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+        max_size=6,
+    )
+)
+def test_format_then_parse_round_trips_any_quoted_values(params):
+    from labkit.sip.digest import format_auth_params
+
+    value = format_auth_params("Digest", [(k, v, True) for k, v in params.items()])
+    assert parse_auth_params(value) == ("Digest", params)

@@ -390,11 +390,25 @@ def test_layer_timers_and_forgetting():
         layer.send_request(inv, DEST, 0.0)
 
 
-def test_layer_drops_what_it_cannot_match():
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", "no Via header"),
+        (
+            b"OPTIONS sip:a SIP/2.0\r\nVia: garbage\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            "cannot match transaction: Via header: bad Via 'garbage'",
+        ),
+        (  # RFC 2543 matching needs the From tag
+            b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1\r\nFrom: <<<\r\nCall-ID: x\r\n"
+            b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            "cannot match transaction: From header:",
+        ),
+    ],
+)
+def test_layer_drops_what_it_cannot_match(raw, reason):
     layer = TransactionLayer()
-    bad = parse(bytes(request()).replace(b"From: Alice <sip:alice@lab.example>;tag=fromtag1", b"From: <<<"))
-    out = layer.receive(bad, SRC, 0.0)
-    assert isinstance(out[0], (Dropped, RequestReceived))
+    (dropped,) = layer.receive(parse(raw), SRC, 0.0)
+    assert isinstance(dropped, Dropped) and dropped.reason.startswith(reason) and len(layer) == 0
 
 
 def test_new_branch_is_rfc3261_and_unique():
