@@ -648,6 +648,20 @@ class NonceCounts:
             del self._highest[nonce]
 
 
+def _same_uri(digest_uri: str, request_uri: str) -> bool:
+    """RFC 3261 §22.4 wants the digest ``uri`` to be the Request-URI; phones differ in how they
+    write it (case of the host, parameter order), so compare as SIP URIs (§19.1.4) when plain
+    text differs."""
+    if digest_uri == request_uri:
+        return True
+    from .uri import parse_uri  # the wire-format layer below; imported late to keep digest light
+
+    try:
+        return parse_uri(digest_uri) == parse_uri(request_uri)
+    except ValueError:
+        return False
+
+
 _NONCE_TIME = struct.Struct(">q")
 _NONCE_MAC_LEN = 16
 _NONCE_RAND_LEN = 8
@@ -759,7 +773,7 @@ class DigestServer:
             return AuthResult(AuthOutcome.REJECTED, user, "digest algorithm not offered")
         if creds.userhash:
             return AuthResult(AuthOutcome.REJECTED, user, "userhash not offered")
-        if request_uri is not None and creds.uri != request_uri:
+        if request_uri is not None and not _same_uri(creds.uri, request_uri):
             return AuthResult(AuthOutcome.MALFORMED, user, "digest uri does not match Request-URI")
         if creds.qop is None:
             if not self.allow_no_qop:

@@ -425,3 +425,12 @@ def test_format_then_parse_round_trips_any_quoted_values(params):
 
     value = format_auth_params("Digest", [(k, v, True) for k, v in params.items()])
     assert parse_auth_params(value) == ("Digest", params)
+
+
+def test_request_uri_check_uses_sip_uri_equivalence():
+    server = make_server()
+    value = answer(server, "alice", "wonderland", uri="sip:LAB.example;transport=udp")
+    assert server.verify(value, "REGISTER", 0.0, request_uri="sip:lab.example;transport=UDP").ok
+    value = answer(server, "alice", "wonderland", uri="not a uri")
+    result = server.verify(value, "REGISTER", 0.0, request_uri="sip:lab.example")
+    assert result.status == 400 and result.reason == "digest uri does not match Request-URI"
