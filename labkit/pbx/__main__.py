@@ -21,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bind", help="address to listen on (default from config: 127.0.0.1)")
     p.add_argument("--port", "-p", type=int, help="SIP port for UDP and TCP (default 5060; 0 picks a free one)")
     p.add_argument("--data-dir", help="where registrations, CDR and voicemail live")
+    p.add_argument("--list", action="store_true",
+                   help="print the current registrations (AOR -> contact, expires in N s) and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="do not log every SIP message")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -44,6 +46,26 @@ async def run(pbx: PBX) -> None:
         print("labkit PBX stopped", flush=True)
 
 
+def list_registrations(config) -> int:
+    """Read the running (or stopped) PBX's location database; SQLite WAL lets us read alongside it."""
+    import time
+
+    from .location import LocationService, format_bindings
+    from .server import DB_NAME
+
+    path = config.data_dir / DB_NAME
+    if not path.exists():
+        print(f"no registrations (no database at {path})")
+        return 0
+    location = LocationService(path)
+    try:
+        now = time.time()
+        print(format_bindings(location.all(now), now))
+    finally:
+        location.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -62,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir:
         from pathlib import Path
         config.data_dir = Path(args.data_dir).expanduser()
+    if args.list:
+        return list_registrations(config)
     try:
         asyncio.run(run(PBX(config)))
     except OSError as exc:

@@ -53,6 +53,7 @@ class Config:
     window: float = 60.0
     ban_seconds: float = 600.0
     nonce_lifetime: float = 300.0
+    digest_algorithms: list[str] = field(default_factory=lambda: ["SHA-256", "MD5"])
     rtp_bind: str = "127.0.0.1"
     rtp_port_min: int = 10000
     rtp_port_max: int = 20000
@@ -63,7 +64,8 @@ class Config:
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"bind": str, "port": int, "transports": list, "realm": str, "user_agent": str, "data_dir": str},
     "registrar": {"min_expires": int, "max_expires": int, "default_expires": int},
-    "security": {"max_failures": int, "window": (int, float), "ban_seconds": (int, float), "nonce_lifetime": (int, float)},
+    "security": {"max_failures": int, "window": (int, float), "ban_seconds": (int, float), "nonce_lifetime": (int, float),
+                 "digest_algorithms": list},
     "rtp": {"bind": str, "port_min": int, "port_max": int},
 }
 _ENDPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -154,6 +156,13 @@ def loads(text: str, source: str = "<string>") -> Config:
     cfg.window = float(sec.get("window", cfg.window))
     cfg.ban_seconds = float(sec.get("ban_seconds", cfg.ban_seconds))
     cfg.nonce_lifetime = float(sec.get("nonce_lifetime", cfg.nonce_lifetime))
+    cfg.digest_algorithms = sec.get("digest_algorithms", cfg.digest_algorithms)
+    for algorithm in cfg.digest_algorithms:
+        if algorithm not in ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess"):
+            raise fail(f"security.digest_algorithms: unknown algorithm {algorithm!r} "
+                       "(known: SHA-256, MD5, SHA-256-sess, MD5-sess)", "security", "digest_algorithms")
+    if not cfg.digest_algorithms:
+        raise fail("security.digest_algorithms: offer at least one", "security", "digest_algorithms")
 
     rtp = data.get("rtp", {})
     cfg.rtp_bind = rtp.get("bind", cfg.rtp_bind)

@@ -1,4 +1,4 @@
-"""The PBX server: transports + the request router that later notebooks extend.
+"""The PBX server: a SIP endpoint plus the request router that later notebooks extend.
 
 Introduced in notebook 02 as an OPTIONS responder; notebook 03 adds the registrar, 06 calls.
 `PBX` has async `start()`/`stop()` and an `address`, so `labkit.lab.serve(PBX(config))` runs it
@@ -6,29 +6,44 @@ in a notebook and `python -m labkit.pbx` runs the same object on the main thread
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Callable
 
 from ..events import EventBus
-from ..sip.message import Request, Response
-from ..sip.transport import Peer, TransportLayer
+from ..sip.endpoint import ServerRequest, SipEndpoint
+from .auth import Authenticator
 from .config import Config, load
+from .location import LocationService
+from .registrar import Registrar
 
 log = logging.getLogger("labkit.pbx")
 
 ACCEPT = "application/sdp"
-SUPPORTED = "path, replaces, timer"
+SUPPORTED = "path, outbound"
+DB_NAME = "labkit.sqlite"
 
-RequestHandler = Callable[[Request, Peer], None]
+Handler = Callable[[ServerRequest], None]
 
 
 class PBX:
-    def __init__(self, config: Config | None = None, *, bus: EventBus | None = None):
+    def __init__(self, config: Config | None = None, *, bus: EventBus | None = None,
+                 wall_clock: Callable[[], float] = time.time):
         self.config = config or load()
         self.bus = bus or EventBus()
-        self.transport = TransportLayer(self.on_message, self.bus)
-        self.handlers: dict[str, RequestHandler] = {"OPTIONS": self.on_options}
+        self.wall_clock = wall_clock
+        self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent)
+        self.location: LocationService | None = None
+        self.auth = Authenticator(self.config, bus=self.bus)
+        self.registrar: Registrar | None = None
+        self.handlers: dict[str, Handler] = {"OPTIONS": self.on_options}
         self.address: tuple[str, int] | None = None
+        self._housekeeping: asyncio.Task | None = None
+
+    @property
+    def transport(self):
+        return self.endpoint.transport
 
     @property
     def allow(self) -> str:
@@ -36,44 +51,54 @@ class PBX:
 
     async def start(self) -> None:
         cfg = self.config
-        port = cfg.port
-        if "udp" in cfg.transports:
-            self.address = await self.transport.listen_udp(cfg.bind, port)
-            port = self.address[1]          # port 0: TCP follows the port UDP was given
-        if "tcp" in cfg.transports:
-            address = await self.transport.listen_tcp(cfg.bind, port)
-            self.address = self.address or address
-        log.info("labkit PBX listening on %s (%s)", self.address, "+".join(cfg.transports))
+        self.location = LocationService(cfg.data_dir / DB_NAME, clock=self.wall_clock)
+        self.registrar = Registrar(cfg, self.location, clock=self.wall_clock, bus=self.bus)
+        self.handlers["REGISTER"] = self.on_register
+        self.address = await self.endpoint.listen(cfg.bind, cfg.port, cfg.transports)
+        self._wake = asyncio.Event()
+        self.bus.subscribe(lambda _event: self._wake.set(), "registrar.bound")
+        self._housekeeping = asyncio.create_task(self._expire_loop())
+        log.info("labkit PBX listening on %s:%s (%s), data in %s", *self.address,
+                 "+".join(cfg.transports), cfg.data_dir)
 
     async def stop(self) -> None:
-        await self.transport.close()
+        if self._housekeeping:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
+        await self.endpoint.close()
+        if self.location:
+            self.location.close()
+
+    async def _expire_loop(self) -> None:
+        """Remove bindings when they expire (at the next expiry, at least every 5 s)."""
+        while True:
+            now = self.wall_clock()
+            for b in self.location.expire(now):
+                log.info("registration expired: %s -> %s", b.aor, b.contact)
+                self.bus.publish("registrar.expired", aor=b.aor, contact=b.contact)
+            nxt = self.location.next_expiry()
+            delay = 5.0 if nxt is None else min(5.0, max(0.05, nxt - now + 0.01))
+            self._wake.clear()
+            try:  # a new, sooner binding wakes us early
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
 
     # ---- routing ----------------------------------------------------------------------------
-    def on_message(self, msg: Request | Response, peer: Peer) -> None:
-        if isinstance(msg, Response):
-            return  # no client transactions yet: stray responses are absorbed
-        if msg.method == "ACK":
-            return
-        handler = self.handlers.get(msg.method)
+    def on_request(self, incoming: ServerRequest) -> None:
+        handler = self.handlers.get(incoming.method)
         if handler is None:
-            self.reply(msg, peer, 501, "Not Implemented")
+            incoming.reply(501, "Not Implemented", [("Allow", self.allow)])
             return
-        handler(msg, peer)
+        handler(incoming)
 
-    def reply(self, request: Request, peer: Peer, status: int, reason: str | None = None,
-              headers: list[tuple[str, str]] = (), body: bytes = b"", to_tag: str | None = None) -> Response:
-        response = request.make_response(status, reason, to_tag=to_tag)
-        for name, value in headers:
-            response.add(name, value)
-        if status == 405 or status == 501 or 200 <= status < 300:
-            if response.get("Allow") is None:
-                response.add("Allow", self.allow)
-        response.add("Server", self.config.user_agent)
-        if body:
-            response.body = body
-        self.transport.send_response(response, peer)
-        return response
-
-    def on_options(self, request: Request, peer: Peer) -> None:
+    def on_options(self, incoming: ServerRequest) -> None:
         """RFC 3261 §11: say what we can do."""
-        self.reply(request, peer, 200, "OK", [("Accept", ACCEPT), ("Supported", SUPPORTED)])
+        incoming.reply(200, "OK", [("Allow", self.allow), ("Accept", ACCEPT), ("Supported", SUPPORTED)])
+
+    def on_register(self, incoming: ServerRequest) -> None:
+        user = self.auth.challenge_or_user(incoming, proxy=False)
+        if user is None:
+            return
+        status, reason, headers = self.registrar.register(incoming.request, incoming.peer, user)
+        incoming.reply(status, reason, headers)

@@ -262,15 +262,22 @@ class TransportLayer:
         """RFC 3261 §18.2.2 (+ RFC 3581): route a response by its top Via."""
         return self.send(response, response_destination(response, peer))
 
-    async def send_request(self, request: Request, host: str, port: int, transport: str = "udp") -> Peer:
-        """Send a request, opening a TCP connection when there is none to reuse."""
-        peer = Peer(transport, host, port)
-        if transport == "tcp" and ("tcp", host, port) not in self._by_address:
-            loop = asyncio.get_running_loop()
-            _, conn = await loop.create_connection(lambda: _Tcp(self), host, port)
-            peer = conn.peer
+    async def connect(self, peer: Peer) -> Peer:
+        """The peer with an open connection (reusing one to the same address) for stream transports."""
+        if peer.transport == "udp":
+            return peer
+        cid = self._by_address.get((peer.transport, peer.host, peer.port))
+        if cid is not None:
+            return Peer(peer.transport, peer.host, peer.port, cid)
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: _Tcp(self), peer.host, peer.port)
+        return conn.peer
+
+    async def send_request(self, request: Request, peer: Peer) -> Peer:
+        """Send a request statelessly (opening a TCP connection if needed); returns the peer used."""
+        peer = await self.connect(peer)
         if not self.send(request, peer):
-            raise ConnectionError(f"no {transport} transport to {format_host(host)}:{port}")
+            raise ConnectionError(f"no {peer.transport} transport to {peer}")
         return peer
 
 

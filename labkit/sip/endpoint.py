@@ -1,0 +1,214 @@
+"""The UA core: transports below, transactions in the middle, the TU (PBX, softphone) above.
+
+Introduced in notebook 03. This is the only place where the sans-I/O transaction layer meets
+the clock and the sockets: every message from the transport goes through
+`TransactionLayer.receive`, every output is executed here (`Send` → transport, events → the
+TU), and one `loop.call_at` timer is kept on the layer's next deadline. The TU sees
+`ServerRequest`s (a request plus a way to answer it) and awaits `request()` for its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..events import EventBus
+from .message import Request, Response
+from .transaction import (
+    AckReceived,
+    ClientTransaction,
+    Dropped,
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    ServerTransaction,
+    StrayResponse,
+    TimerValues,
+    TransactionLayer,
+    TransactionTimeout,
+    TransportFailed,
+)
+from .transport import Peer, TransportLayer, summarize
+
+log = logging.getLogger("labkit.sip")
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass
+class ServerRequest:
+    """An incoming request and the transaction that answers it."""
+
+    endpoint: "SipEndpoint"
+    request: Request
+    peer: Peer
+    transaction: ServerTransaction | None
+    cancels: ServerTransaction | None = None
+    answered: bool = False
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    def response(self, status: int, reason: str | None = None, to_tag: str | None = None) -> Response:
+        """A response to this request with the endpoint's standard headers, not sent yet."""
+        response = self.request.make_response(status, reason, to_tag=to_tag)
+        response.add("Server", self.endpoint.user_agent)
+        return response
+
+    def send(self, response: Response) -> None:
+        if response.status >= 200:
+            self.answered = True
+        self.endpoint.respond(self, response)
+
+    def reply(self, status: int, reason: str | None = None, headers=(), body: bytes = b"",
+              content_type: str | None = None, to_tag: str | None = None) -> Response:
+        response = self.response(status, reason, to_tag=to_tag)
+        for name, value in headers:
+            response.add(name, value)
+        if body:
+            response.set("Content-Type", content_type or "application/sdp")
+            response.body = body
+        self.send(response)
+        return response
+
+
+RequestHandler = Callable[[ServerRequest], None]
+
+
+class SipEndpoint:
+    """Transport + transaction layer on one asyncio loop, driving a TU callback."""
+
+    def __init__(self, on_request: RequestHandler, *, bus: EventBus | None = None,
+                 timers: TimerValues = TimerValues(), user_agent: str = "labkit",
+                 on_ack: Callable[[Request, Peer], None] | None = None,
+                 on_stray_response: Callable[[Response, Peer], None] | None = None):
+        self.on_request = on_request
+        self.on_ack = on_ack
+        self.on_stray_response = on_stray_response
+        self.user_agent = user_agent
+        self.bus = bus or EventBus()
+        self.transport = TransportLayer(self._on_message, self.bus)
+        self.transactions = TransactionLayer(timers)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._pending: dict[int, tuple[asyncio.Future, Callable[[Response], None] | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- clock ------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self._loop.time() if self._loop else time.monotonic()
+
+    async def listen(self, host: str, port: int, transports=("udp", "tcp")) -> tuple[str, int]:
+        self._loop = asyncio.get_running_loop()
+        address = None
+        for name in transports:
+            listen = getattr(self.transport, f"listen_{name}")
+            got = await listen(host, port)
+            address = address or got
+            port = got[1]  # port 0: the other transports share the port the first one got
+        return address
+
+    async def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for future, _ in self._pending.values():
+            if not future.done():
+                future.cancel()
+        await self.transport.close()
+
+    # ---- executing the layer's outputs ---------------------------------------------------
+    def _on_message(self, msg: Request | Response, peer: Peer) -> None:
+        self._loop = self._loop or asyncio.get_running_loop()
+        outputs = self.transactions.receive(msg, peer, self.now(), reliable=peer.transport != "udp")
+        self._execute(outputs)
+
+    def _execute(self, outputs: list) -> None:
+        for out in outputs:
+            if isinstance(out, Send):
+                self._send(out.message, out.destination)
+            elif isinstance(out, RequestReceived):
+                incoming = ServerRequest(self, out.request, out.transaction.destination, out.transaction,
+                                         out.cancels)
+                self.on_request(incoming)
+            elif isinstance(out, AckReceived):
+                if self.on_ack:
+                    self.on_ack(out.request, out.source)
+            elif isinstance(out, ResponseReceived):
+                self._resolve(out.transaction, out.response)
+            elif isinstance(out, TransactionTimeout):
+                if out.response is not None:
+                    self._resolve(out.transaction, out.response)
+            elif isinstance(out, TransportFailed):
+                self._resolve(out.transaction, out.transaction.request.make_response(503, "Transport Failed"))
+            elif isinstance(out, StrayResponse):
+                if self.on_stray_response:
+                    self.on_stray_response(out.response, out.source)
+            elif isinstance(out, Dropped):
+                self.bus.publish("sip.drop", message=out.message, reason=out.reason)
+                log.debug("transaction layer dropped %s: %s", summarize(out.message), out.reason)
+        self._arm_timer()
+
+    def _send(self, message: Request | Response, destination: Peer) -> None:
+        if isinstance(message, Response):
+            self.transport.send_response(message, destination)
+        else:
+            self.transport.send(message, destination)
+
+    def _arm_timer(self) -> None:
+        deadline = self.transactions.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._loop is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._execute(self.transactions.handle_timer(self.now()))
+
+    # ---- TU API ---------------------------------------------------------------------------
+    def respond(self, incoming: ServerRequest, response: Response) -> None:
+        if incoming.transaction is None:  # e.g. a request answered statelessly
+            self.transport.send_response(response, incoming.peer)
+            return
+        self._execute(self.transactions.respond(incoming.transaction, response, self.now()))
+
+    async def request(self, request: Request, peer: Peer,
+                      on_provisional: Callable[[Response], None] | None = None) -> Response:
+        """Send `request` in a client transaction; return its final response (408 on timeout)."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        if peer.transport == "tcp" and peer.connection is None:
+            peer = await self.transport.connect(peer)
+        tx, outputs = self.transactions.send_request(request, peer, self.now(), reliable=peer.transport != "udp")
+        future = self._loop.create_future()
+        self._pending[tx.id] = (future, on_provisional)
+        self._execute(outputs)
+        try:
+            return await future
+        finally:
+            self._pending.pop(tx.id, None)
+
+    def _resolve(self, tx: ClientTransaction, response: Response) -> None:
+        entry = self._pending.get(tx.id)
+        if entry is None:
+            return
+        future, on_provisional = entry
+        if response.status < 200:
+            if on_provisional:
+                on_provisional(response)
+        elif not future.done():
+            future.set_result(response)
+
+    def send_stateless(self, message: Request | Response, peer: Peer) -> None:
+        """ACK for a 2xx and other messages that live outside transactions."""
+        self._send(message, peer)
