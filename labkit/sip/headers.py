@@ -56,8 +56,17 @@ reject-contact request-disposition""".split())
 
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact form expanded (``i`` -> ``call-id``)."""
-    key = name.lower()
-    return COMPACT_FORMS.get(key, key) if len(key) == 1 else key
+    key = _KEYS.get(name)
+    if key is None:
+        key = name.lower()
+        if len(key) == 1:
+            key = COMPACT_FORMS.get(key, key)
+        if len(_KEYS) < 2048:
+            _KEYS[name] = key
+    return key
+
+
+_KEYS: dict[str, str] = {}
 
 
 def canonical_name(name: str) -> str:
@@ -113,34 +122,31 @@ _PARAM_RE = re.compile(
 _PLAIN_VALUE_RE = re.compile(r'[^\s;,"]+')
 
 
+_PARAM_VALUE = r'(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s;,"]+)'
+_PARAMS_ALL_RE = re.compile(rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*{_PARAM_VALUE})?)*[ \t]*\Z")
+_PARAM_PAIR_RE = re.compile(rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({_PARAM_VALUE}))?")
+
+
 def parse_params(text: str, where: str) -> Params:
     """``;a=1 ; b ;c="x;y"`` -> Params (generic-params of RFC 3261 §25.1; quotes kept)."""
-    store: dict[str, tuple[str, str | None]] = {}
-    if '"' not in text:
-        parts = text.split(";")
-        if parts[0].strip():
-            raise ParseError(f"unexpected {parts[0].strip()!r} before parameters in {where}")
-        for part in parts[1:]:
-            name, eq, value = part.partition("=")
-            name = name.strip()
-            if not _TOKEN_RE.fullmatch(name):
-                raise ParseError(f"bad parameter {part.strip()!r} in {where}")
-            if eq:
-                value = value.strip()
-                if not _PLAIN_VALUE_RE.fullmatch(value):
-                    raise ParseError(f"bad value for parameter {name!r} in {where}")
-                store[name.lower()] = (name, value)
-            else:
-                store[name.lower()] = (name, None)
-        return Params._from_store(store)
+    if _PARAMS_ALL_RE.match(text) is None:
+        return _parse_params_slow(text, where)
+    return Params._from_store({name.lower(): (name, value or None)
+                               for name, value in _PARAM_PAIR_RE.findall(text)})
+
+
+def _parse_params_slow(text: str, where: str) -> Params:
+    """Walk the parameters one by one to say which one is wrong."""
     pos, end = 0, len(text.rstrip())
     while pos < end:
         m = _PARAM_RE.match(text, pos)
         if m is None:
-            raise ParseError(f"bad parameters {text[pos:].strip()!r} in {where}")
-        store[m.group(1).lower()] = (m.group(1), m.group(2))
+            bad = text[pos:].strip()
+            if not bad.startswith(";"):
+                raise ParseError(f"unexpected {bad[:30]!r} before/between parameters in {where}")
+            raise ParseError(f"bad parameter {bad.split(';')[1].strip()[:30]!r} in {where}")
         pos = m.end()
-    return Params._from_store(store)
+    raise ParseError(f"bad parameters {text.strip()[:40]!r} in {where}")  # pragma: no cover
 
 
 def _format_params(params: Params) -> str:
@@ -275,6 +281,12 @@ _NO_PARAMS = Params()
 
 # ---------------------------------------------------------------------------------------------
 
+# "display" <uri>;params  or  token words <uri>;params — the usual shapes, in one match.
+_NAME_ADDR_FAST_RE = re.compile(
+    rf'[ \t]*(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?'
+    r'<([^<>"\s]+)>((?:[ \t]*;[^,]*)?)[ \t]*\Z')
+
+
 class NameAddr:
     """From, To, Contact, Route, Record-Route, Reply-To, Refer-To … (RFC 3261 §20, §25.1).
 
@@ -284,11 +296,11 @@ class NameAddr:
     not to the URI (§20): ``sip:a@b;tag=1`` has tag 1.  ``NameAddr.STAR`` is the ``*`` Contact.
     """
 
-    __slots__ = ("display", "uri", "params", "is_star", "_text")
+    __slots__ = ("display", "_uri", "params", "is_star", "_text")
 
     def __init__(self, uri: URI | str, display: str | None = None,
                  params: Mapping | Iterable | None = None):
-        self.uri = parse_uri(uri) if isinstance(uri, str) else uri
+        self._uri = parse_uri(uri) if isinstance(uri, str) else uri
         self.display = display
         self.params = _as_params(params)
         self.is_star = False
@@ -296,6 +308,26 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str, where: str = "header") -> "NameAddr":
+        """Parse one element; the URI itself is checked on first access of ``.uri``
+        (``Message.validate()`` does that for From, To and Contact)."""
+        m = _NAME_ADDR_FAST_RE.match(text)
+        if m is None:
+            return cls._parse_slow(text, where)
+        quoted, words, uri_text, rest = m.groups()
+        na = cls.__new__(cls)
+        if quoted is not None:
+            na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            na.display = words or None
+        na._uri = uri_text
+        na.params = parse_params(rest, where) if rest else _NO_PARAMS
+        na.is_star = False
+        na._text = text.strip()
+        return na
+
+    @classmethod
+    def _parse_slow(cls, text: str, where: str) -> "NameAddr":
+        """Every form the fast pattern does not take: addr-spec, '*', or an error message."""
         text = text.strip()
         if text == "*":
             return cls.STAR
@@ -332,19 +364,22 @@ class NameAddr:
             uri_text, rest = (text, "") if semi < 0 else (text[:semi].rstrip(), text[semi:])
             if "?" in uri_text or "," in uri_text:
                 raise ParseError(f"a URI with '?' or ',' must be in <> in {where}: {text!r}")
-        if uri_text[:4] in ("sip:", "SIP:") or uri_text[:5].lower() == "sips:":
-            uri = SipURI.parse(uri_text)
-        else:
-            uri = parse_uri(uri_text) if uri_text else None
-            if uri is None:
-                raise ParseError(f"empty URI in {where}: {text!r}")
+        if not uri_text:
+            raise ParseError(f"empty URI in {where}: {text!r}")
         na = cls.__new__(cls)
         na.display = display
-        na.uri = uri
+        na._uri = parse_uri(uri_text)
         na.params = parse_params(rest, where) if rest else _NO_PARAMS
         na.is_star = False
         na._text = text
         return na
+
+    @property
+    def uri(self) -> URI | None:
+        uri = self._uri
+        if uri.__class__ is str:
+            uri = self._uri = parse_uri(uri)
+        return uri
 
     @property
     def tag(self) -> str | None:
@@ -391,7 +426,7 @@ class NameAddr:
 
 def _star() -> NameAddr:
     na = NameAddr.__new__(NameAddr)
-    na.display, na.uri, na.params, na.is_star, na._text = None, None, _NO_PARAMS, True, "*"
+    na.display, na._uri, na.params, na.is_star, na._text = None, None, _NO_PARAMS, True, "*"
     return na
 
 

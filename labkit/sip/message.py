@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-from .headers import (CANONICAL, COMPACT_FORMS, LIST_HEADERS, TOKEN, AuthHeader, CSeq,
-                      NameAddr, Via, header_key, split_list)
+from .headers import (_KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq, NameAddr, Via,
+                      header_key, split_list)
 from .uri import URI, ParseError, SipURI, parse_uri
 
 __all__ = ["Message", "Request", "Response", "Headers", "parse", "frame_stream", "REASONS",
@@ -50,7 +50,6 @@ REASONS = {
 }
 
 _TOKEN_RE = re.compile(TOKEN)
-_COMPACT = COMPACT_FORMS
 _FOLD_RE = re.compile(r"\r\n[ \t]+")
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.I)
 _STATUS_RE = re.compile(r"SIP/(\d+)\.(\d+) ([1-6]\d\d) ([^\r\n]*)\Z", re.I | re.S)
@@ -118,7 +117,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (the first element of the first line for list headers)."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         for k, _, value in self._entries:
             if k == key:
                 if key in LIST_HEADERS and "," in value:
@@ -129,7 +128,7 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order, list headers split at their commas."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         if key not in LIST_HEADERS:
             return [v for k, _, v in self._entries if k == key]
         out: list[str] = []
@@ -289,56 +288,67 @@ class Message:
     def remove(self, name: str) -> int:
         return self.headers.remove(name)
 
-    def _typed(self, key: str, build):
-        cache = self.headers._typed
-        try:
-            return cache[key]
-        except KeyError:
-            value = cache[key] = build()
-            return value
-
     def _one(self, name: str) -> str:
         value = self.headers.get(name)
         if value is None:
             raise ParseError(f"missing {name} header")
         return value
 
+    # Typed values: parsed on first access, cached in headers._typed (cleared by any change).
     @property
     def via(self) -> list[Via]:
         """Every Via element, top first (the top one is the previous hop)."""
-        def build():
-            return [_typed_or_error(Via.parse, v, "Via") for v in self.headers.get_all("Via")]
-        return self._typed("via", build)
+        typed = self.headers._typed
+        value = typed.get("via")
+        if value is None:
+            value = typed["via"] = [_typed_or_error(Via.parse, v, "Via")
+                                    for v in self.headers.get_all("Via")]
+        return value
 
     @property
     def from_(self) -> NameAddr:
-        return self._typed("from", lambda: _typed_or_error(NameAddr.parse, self._one("From"),
-                                                           "From"))
+        typed = self.headers._typed
+        value = typed.get("from")
+        if value is None:
+            value = typed["from"] = _typed_or_error(NameAddr.parse, self._one("From"), "From")
+        return value
 
     @property
     def to(self) -> NameAddr:
-        return self._typed("to", lambda: _typed_or_error(NameAddr.parse, self._one("To"), "To"))
+        typed = self.headers._typed
+        value = typed.get("to")
+        if value is None:
+            value = typed["to"] = _typed_or_error(NameAddr.parse, self._one("To"), "To")
+        return value
 
     @property
     def call_id(self) -> str:
-        def build():
+        typed = self.headers._typed
+        value = typed.get("call-id")
+        if value is None:
             value = self._one("Call-ID")
             if not value or " " in value or "\t" in value:
                 raise ParseError(f"bad Call-ID {value!r}")
-            return value
-        return self._typed("call-id", build)
+            typed["call-id"] = value
+        return value
 
     @property
     def cseq(self) -> CSeq:
-        return self._typed("cseq", lambda: _typed_or_error(CSeq.parse, self._one("CSeq"), "CSeq"))
+        typed = self.headers._typed
+        value = typed.get("cseq")
+        if value is None:
+            value = typed["cseq"] = _typed_or_error(CSeq.parse, self._one("CSeq"), "CSeq")
+        return value
 
     @property
     def contact(self) -> list[NameAddr]:
         """Every Contact (empty list when none; ``*`` gives ``NameAddr.STAR``)."""
-        def build():
-            return [_typed_or_error(NameAddr.parse, v, "Contact")
-                    for v in self.headers.get_all("Contact")]
-        return self._typed("contact", build)
+        typed = self.headers._typed
+        value = typed.get("contact")
+        if value is None:
+            value = typed["contact"] = [_typed_or_error(NameAddr.parse, v, "Contact")
+                                        for v in self.headers.get_all("Contact")]
+        return value
 
     @property
     def route(self) -> list[NameAddr]:
@@ -350,6 +360,14 @@ class Message:
         return self._typed("record-route", lambda: [
             _typed_or_error(NameAddr.parse, v, "Record-Route")
             for v in self.headers.get_all("Record-Route")])
+
+    def _typed(self, key: str, build):
+        cache = self.headers._typed
+        try:
+            return cache[key]
+        except KeyError:
+            value = cache[key] = build()
+            return value
 
     @property
     def max_forwards(self) -> int | None:
@@ -390,8 +408,11 @@ class Message:
         try:
             if not self.via:
                 raise ParseError("missing Via header")
-            self.from_, self.to, self.call_id, self.cseq
-            self.max_forwards, self.contact, self.content_length
+            for header, name_addr in (("From", self.from_), ("To", self.to)):
+                _typed_or_error(lambda na: na.uri, name_addr, header)
+            self.call_id, self.cseq, self.max_forwards, self.content_length
+            for contact in self.contact:
+                _typed_or_error(lambda na: na.uri, contact, "Contact")
             self._validate_more()
         except ParseError as err:
             if err.request_info is None and isinstance(self, Request):
@@ -625,25 +646,17 @@ def parse(data: bytes) -> Request | Response:
     # headers ---------------------------------------------------------------------------------
     entries = []
     content_length = None
-    compact_get = _COMPACT.get
-    canonical_get = CANONICAL.get
-    token_match = _TOKEN_RE.fullmatch
+    names = _NAMES
     for number, line in enumerate(lines[1:], 2):
-        colon = line.find(":")
-        if colon <= 0:
-            problems.append((f"line {number}: header line without a name and ':' {line[:40]!r}",
-                             400))
-            continue
-        name = line[:colon]
-        if name[-1] in " \t":
-            name = name.rstrip(" \t")
-        if not token_match(name):
-            problems.append((f"line {number}: bad header name {name!r}", 400))
-            continue
-        key = name.lower()
-        if len(key) == 1:
-            key = compact_get(key, key)
-        value = line[colon + 1:].strip(" \t")
+        name, colon, value = line.partition(":")
+        info = names.get(name)
+        if info is None:
+            info = _learn_name(name, colon)
+            if info.__class__ is str:
+                problems.append((f"line {number}: {info}", 400))
+                continue
+        key = info[0]
+        value = value.strip(" \t")
         if key == "content-length":
             if not _DIGITS_RE.fullmatch(value):
                 problems.append((f"line {number}: bad Content-Length {value!r} "
@@ -653,7 +666,7 @@ def parse(data: bytes) -> Request | Response:
                 problems.append((f"line {number}: Content-Length {value} contradicts an "
                                  f"earlier Content-Length {content_length}", 400))
             content_length = int(value)
-        entries.append((key, canonical_get(key) or name, value))
+        entries.append((key, info[1], value))
 
     # body ------------------------------------------------------------------------------------
     body_start = end_of_headers + 4
@@ -699,6 +712,24 @@ def parse(data: bytes) -> Request | Response:
     msg._body = data[body_start:end]
     msg._raw = data[start:end] if start or end != len(data) else data
     return msg
+
+
+_NAMES: dict[str, tuple[str, str]] = {}   # header name as written -> (key, name to write)
+
+
+def _learn_name(name: str, colon: str) -> tuple[str, str] | str:
+    """Check a header name not seen before; remember it when valid (returns the problem as a
+    string when not).  The cache is what makes the per-line cost a single dict lookup."""
+    if not colon:
+        return f"header line without ':' {name[:40]!r}"
+    stripped = name.rstrip(" \t")
+    if not _TOKEN_RE.fullmatch(stripped):
+        return f"bad header name {stripped[:40]!r}"
+    key = header_key(stripped)
+    info = (key, CANONICAL.get(key) or stripped)
+    if len(_NAMES) < 2048:
+        _NAMES[name] = info
+    return info
 
 
 def frame_stream(buffer: bytearray) -> list[bytes]:

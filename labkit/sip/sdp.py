@@ -106,6 +106,7 @@ def _attribute(value: str) -> tuple[str, str | None]:
 class _Attributes:
     """Attribute helpers shared by the session and media levels."""
 
+    __slots__ = ()
     attributes: list[tuple[str, str | None]]
 
     def get_attribute(self, name: str) -> str | None:
@@ -141,6 +142,9 @@ class Media(_Attributes):
     """One ``m=`` section: ``kind`` ('audio'), ``port``, ``port_count``, ``proto``
     ('RTP/AVP'), ``formats`` (payload types as strings, in preference order), its own
     ``connection`` (None = use the session's), ``bandwidths``, ``attributes``."""
+
+    __slots__ = ("kind", "port", "port_count", "proto", "formats", "info", "connection",
+                 "bandwidths", "key", "attributes", "session")
 
     def __init__(self, kind: str, port: int, proto: str = "RTP/AVP", formats=(),
                  connection: Connection | None = None, attributes=(), port_count: int | None = None):
@@ -228,6 +232,9 @@ class SessionDescription(_Attributes):
     """A whole SDP body.  Build one with ``SessionDescription(origin=..., connection=...)``
     and ``add_media(Media(...))``, or parse one; ``str()`` / ``bytes()`` write it (CRLF)."""
 
+    __slots__ = ("version", "origin", "name", "info", "uri", "emails", "phones", "connection",
+                 "bandwidths", "times", "timezones", "key", "attributes", "media")
+
     def __init__(self, origin: Origin | None = None, name: str = "-",
                  connection: Connection | None = None, media=(), version: int = 0):
         self.version = version
@@ -278,7 +285,10 @@ class SessionDescription(_Attributes):
             kind, value = line[0], line[2:]
             try:
                 if kind == "a":
-                    target.attributes.append(_attribute(value))
+                    name, colon, rest = value.partition(":")
+                    if not name or " " in name:
+                        raise ValueError(f"bad attribute {value!r}")
+                    target.attributes.append((name, rest) if colon else (name, None))
                 elif kind == "m":
                     parts = value.split()
                     if len(parts) < 3:

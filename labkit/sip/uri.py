@@ -1,9 +1,9 @@
 """SIP, SIPS and TEL URIs: parse, format and compare (RFC 3261 §19.1, §25.1; RFC 3966).
 
-Introduced in notebook 01. URIs are immutable values: ``SipURI.parse(text)`` keeps the original
-text so ``str(uri)`` gives it back byte for byte, while the attributes hold the decoded
-components (``%61lice`` -> ``alice``).  ``uri.replace(port=5062)`` builds a changed copy, which
-is then formatted from its components.  ``==`` follows the comparison rules of RFC 3261 §19.1.4,
+Introduced in notebook 01. URIs are values — treat them as immutable (not enforced, for speed):
+``SipURI.parse(text)`` keeps the original text so ``str(uri)`` gives it back byte for byte, while
+the attributes hold the decoded components (``%61lice`` -> ``alice``).  ``uri.replace(port=5062)``
+builds a changed copy, which is then formatted from its components.  ``==`` follows the comparison rules of RFC 3261 §19.1.4,
 which is why it is not a plain string comparison.
 
 ``ParseError`` lives here because this is the lowest module of the wire format: every parser in
@@ -227,6 +227,15 @@ _SIP_RE = re.compile(
     r"(?:\?(.*))?\Z", re.S)                    # ?headers
 # Characters never allowed unescaped anywhere in a URI (RFC 3986 "excluded" + controls).
 _FORBIDDEN_RE = re.compile(r'[\x00-\x20\x7f<>"\\^`{|}]')
+# The common, fully valid case in one match (anything else goes to _parse_slow, which accepts
+# the rarer valid forms or explains the error).  Character classes are RFC 3261 §25.1's.
+_SIP_FAST_RE = re.compile(
+    r"(sips?|SIPS?):"
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)(?::([A-Za-z0-9\-_.!~*'()&=+$,%]*))?@)?"
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)"
+    r"(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*)?)*)"
+    r"(?:\?([A-Za-z0-9\-_.!~*'()\[\]/:?+$%=&]*))?\Z")
 _PARAM_NAME_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*")
 
@@ -240,7 +249,8 @@ class SipURI:
     and ``headers`` (``Params``).
     """
 
-    __slots__ = ("scheme", "user", "password", "host", "port", "params", "headers", "_text")
+    __slots__ = ("scheme", "user", "password", "host", "port", "_params", "_params_text",
+                 "headers", "_text")
 
     def __init__(self, host: str, user: str | None = None, port: int | None = None,
                  params: Mapping | Iterable | None = None, headers: Mapping | Iterable | None = None,
@@ -251,19 +261,50 @@ class SipURI:
         check_host(host)
         if port is not None and not 0 <= int(port) <= 65535:
             raise ValueError(f"port out of range: {port}")
-        _set = object.__setattr__
-        _set(self, "scheme", scheme)
-        _set(self, "user", user)
-        _set(self, "password", password)
-        _set(self, "host", host)
-        _set(self, "port", None if port is None else int(port))
-        _set(self, "params", params if isinstance(params, Params) else Params(params))
-        _set(self, "headers", headers if isinstance(headers, Params) else Params(headers))
-        _set(self, "_text", None)
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = None if port is None else int(port)
+        self._params = params if isinstance(params, Params) else Params(params)
+        self.headers = headers if isinstance(headers, Params) else Params(headers)
+        self._text = None
 
     @classmethod
     def parse(cls, text: str) -> "SipURI":
         """Parse a sip:/sips: URI; raise ParseError saying what is wrong."""
+        m = _SIP_FAST_RE.match(text)
+        if m is None:
+            return cls._parse_slow(text)
+        scheme, user, password, host, port, params, headers = m.groups()
+        if user is not None:
+            if "%" in user:
+                user = percent_decode(user, "URI user part")
+            if password is not None and "%" in password:
+                password = percent_decode(password, "URI password")
+        if host[-1].isdigit() or host[0] in "[.-" or "-" in host or ".." in host:
+            check_host(host, f"URI {text!r}")
+        if port is not None:
+            port = int(port)
+            if port > 65535:
+                raise ParseError(f"port out of range in URI {text!r}: {port}")
+        uri = cls.__new__(cls)
+        uri.scheme = scheme.lower()
+        uri.user = user
+        uri.password = password
+        uri.host = host
+        uri.port = port
+        # URI parameters are read far less often than parsed: keep the (already validated)
+        # text and split it on first access of .params.
+        uri._params = None if params else _EMPTY
+        uri._params_text = params
+        uri.headers = _parse_uri_headers(headers, text) if headers is not None else _EMPTY
+        uri._text = text
+        return uri
+
+    @classmethod
+    def _parse_slow(cls, text: str) -> "SipURI":
+        """The general parser: accepts what the fast pattern does not, or says what is wrong."""
         colon = text.find(":")
         scheme = text[:colon].lower() if colon > 0 else ""
         if scheme not in ("sip", "sips"):
@@ -284,19 +325,22 @@ class SipURI:
         if not host or host[0] == "[" or not _HOSTNAME_RE.fullmatch(host):
             check_host(host, f"URI {text!r}")
         uri = cls.__new__(cls)
-        _set = object.__setattr__
-        _set(uri, "scheme", scheme)
-        _set(uri, "user", user)
-        _set(uri, "password", password)
-        _set(uri, "host", host)
-        _set(uri, "port", None if port is None else _check_port(port, f"URI {text!r}"))
-        _set(uri, "params", _parse_uri_params(params, text) if params else _EMPTY)
-        _set(uri, "headers", _parse_uri_headers(headers, text) if headers is not None else _EMPTY)
-        _set(uri, "_text", text)
+        uri.scheme = scheme
+        uri.user = user
+        uri.password = password
+        uri.host = host
+        uri.port = None if port is None else _check_port(port, f"URI {text!r}")
+        uri._params = _parse_uri_params(params, text) if params else _EMPTY
+        uri.headers = _parse_uri_headers(headers, text) if headers is not None else _EMPTY
+        uri._text = text
         return uri
 
-    def __setattr__(self, name, value):
-        raise AttributeError("URIs are immutable; build a changed copy with uri.replace(...)")
+    @property
+    def params(self) -> Params:
+        params = self._params
+        if params is None:
+            params = self._params = _parse_uri_params(self._params_text, self._text, True)
+        return params
 
     def replace(self, **changes) -> "SipURI":
         """A copy with some components changed, e.g. ``uri.replace(port=5062, params={})``."""
@@ -324,7 +368,7 @@ class SipURI:
         text = self._text
         if text is None:
             text = self._format()
-            object.__setattr__(self, "_text", text)
+            self._text = text
         return text
 
     def _format(self) -> str:
@@ -361,7 +405,7 @@ class SipURI:
                 or self.password != other.password or self.port != other.port
                 or self.host.lower() != other.host.lower()):
             return False
-        mine, theirs = self.params._items, other.params._items
+        mine, theirs = self.params._items, other.params._items  # noqa: SLF001
         for key in mine.keys() | theirs.keys():
             a, b = mine.get(key), theirs.get(key)
             if a is None or b is None:
@@ -383,14 +427,18 @@ _MUST_MATCH_PARAMS = frozenset(("user", "ttl", "method", "maddr", "transport"))
 _EMPTY = Params()
 
 
-def _parse_uri_params(text: str, uri: str) -> Params:
+def _parse_uri_params(text: str, uri: str, checked: bool = False) -> Params:
+    """``;a=1;b`` of a URI; ``checked`` when a pattern already validated the characters."""
     store = {}
     for part in text[1:].split(";"):
         name, eq, value = part.partition("=")
-        if not name or not _PARAM_NAME_RE.fullmatch(name) or (eq and not _PARAM_VALUE_RE.fullmatch(value)):
+        if not checked and (not name or not _PARAM_NAME_RE.fullmatch(name)
+                            or (eq and not _PARAM_VALUE_RE.fullmatch(value))):
             raise ParseError(f"bad parameter {part!r} in URI {uri!r}")
-        name = percent_decode(name, "URI parameter")
-        store[name.lower()] = (name, percent_decode(value, "URI parameter") if eq else None)
+        if "%" in part:
+            name = percent_decode(name, "URI parameter")
+            value = percent_decode(value, "URI parameter")
+        store[name.lower()] = (name, value if eq else None)
     return Params._from_store(store)
 
 

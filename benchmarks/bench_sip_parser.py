@@ -1,0 +1,161 @@
+"""How fast does labkit.sip read a real INVITE, compared with other Python SIP parsers?
+
+The work per message (the same for every parser, as far as its API allows): parse the RFC 3261
+§24.2 INVITE with its SDP body, read the top Via (transport, host, port, branch), From and To
+with their tags, Call-ID, CSeq (number and method), the Contact URI's host, Content-Length,
+parse the SDP body (media port, payload types, connection address), and serialise the message
+back to bytes.  Reading the values is part of the work so lazy parsing cannot hide the cost.
+
+Peers (pip install -e .[bench]): sipmessage (+ sippy's SdpBody for the SDP part, since
+sipmessage has no SDP parser), sippy, pyVoIP (parses everything eagerly; has no serialiser, so
+it does a little less work).  Single-threaded, best of several rounds.
+
+Run: .venv/bin/python benchmarks/bench_sip_parser.py [--seconds 0.3] [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DATA = (Path(__file__).resolve().parent.parent / "tests/data/sip/rfc3261_invite.sip").read_bytes()
+EXPECTED = ("z9hG4bK74bf9", "9fxced76sl", None, "3848276298220188511@atlanta.example.com", 1,
+            "INVITE", "client.atlanta.example.com", 151, 49172, "0", "192.0.2.101")
+
+
+def labkit_work(data: bytes):
+    from labkit.sip import parse
+
+    def work(data=data):
+        msg = parse(data)
+        via = msg.via[0]
+        via.transport, via.host, via.port
+        cseq = msg.cseq
+        media = msg.sdp.media[0]
+        out = (via.branch, msg.from_.tag, msg.to.tag, msg.call_id, cseq.seq, cseq.method,
+               msg.contact[0].uri.host, msg.content_length, media.port, media.formats[0],
+               media.address)
+        bytes(msg)
+        return out
+    return work
+
+
+def sipmessage_work(data: bytes):
+    import sipmessage
+    from sippy.SdpBody import SdpBody
+
+    def work(data=data):
+        msg = sipmessage.Message.parse(data)
+        via = msg.via[0]
+        via.transport, via.host, via.port
+        cseq = msg.cseq
+        sdp = SdpBody(msg.body.decode())
+        section = sdp.sections[0]
+        out = (via.parameters["branch"], msg.from_address.parameters.get("tag"),
+               msg.to_address.parameters.get("tag"), msg.call_id, cseq.sequence, cseq.method,
+               msg.contact[0].uri.host, msg.content_length, section.m_header.port,
+               str(section.m_header.formats[0]), (section.c_header or sdp.c_header).addr)
+        bytes(msg)
+        return out
+    return work
+
+
+def sippy_work(data: bytes):
+    from sippy.SipRequest import SipRequest
+
+    def work(data=data):
+        msg = SipRequest(buf=data.decode())
+        via = msg.getHFBody("via")
+        via.transport, via.hostname, via.port
+        cseq = msg.getHFBody("cseq")
+        msg.init_body()
+        msg.body.parse()
+        sdp = msg.body.content
+        section = sdp.sections[0]
+        out = (via.getBranch(), msg.getHFBody("from").getTag(), msg.getHFBody("to").getTag(),
+               str(msg.getHFBody("call-id")), cseq.getCSeqNum(), cseq.getCSeqMethod(),
+               msg.getHFBody("contact").getUrl().host, len(str(sdp)), section.m_header.port,
+               str(section.m_header.formats[0]), (section.c_header or sdp.c_header).addr)
+        str(msg).encode()
+        return out
+    return work
+
+
+def pyvoip_work(data: bytes):
+    import pyVoIP.VoIP  # noqa: F401  (pyVoIP.SIP has a circular import; this order works)
+    from pyVoIP.SIP import SIPMessage
+
+    def work(data=data):
+        msg = SIPMessage(data)
+        via = msg.headers["Via"][0]
+        to_tag = msg.headers["To"]["tag"] or None
+        out = (via["branch"], msg.headers["From"]["tag"], to_tag, msg.headers["Call-ID"],
+               int(msg.headers["CSeq"]["check"]), msg.headers["CSeq"]["method"],
+               msg.headers["Contact"], msg.headers["Content-Length"],
+               msg.body["m"][0]["port"], msg.body["m"][0]["methods"][0],
+               msg.body["c"][0]["address"])
+        return out
+    return work
+
+
+PARSERS = {"labkit": labkit_work, "sipmessage+sippy-sdp": sipmessage_work,
+           "sippy": sippy_work, "pyvoip (no serialise)": pyvoip_work}
+
+
+def batch_size(work, seconds: float) -> int:
+    """How many calls of ``work`` take about ``seconds``."""
+    n = 1
+    while True:
+        started = time.perf_counter()
+        for _ in range(n):
+            work()
+        elapsed = time.perf_counter() - started
+        if elapsed > seconds / 4:
+            return max(1, int(n * seconds / elapsed))
+        n *= 2
+
+
+def rates(works: dict, seconds: float, rounds: int) -> dict[str, float]:
+    """Messages per second of each parser, best of ``rounds``; the parsers take turns within
+    each round so that a change in machine load hits them all alike."""
+    sizes = {name: batch_size(work, seconds) for name, work in works.items()}
+    best = {name: float("inf") for name in works}
+    for _ in range(rounds):
+        for name, work in works.items():
+            n = sizes[name]
+            started = time.perf_counter()
+            for _ in range(n):
+                work()
+            best[name] = min(best[name], (time.perf_counter() - started) / n)
+    return {name: 1 / t for name, t in best.items()}
+
+
+def main() -> dict[str, float]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=0.3, help="length of one round")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    works = {}
+    for name, make in PARSERS.items():
+        try:
+            work = make(DATA)
+            got = work()
+        except ImportError as err:
+            print(f"{name:24s} not installed ({err.name}); pip install -e .[bench]")
+            continue
+        if name == "labkit":
+            assert got == EXPECTED, got
+        works[name] = work
+    results = rates(works, args.seconds, args.rounds)
+    for name, value in results.items():
+        print(f"{name:24s} {value:10,.0f} messages/s")
+    peers = {k: v for k, v in results.items() if k != "labkit"}
+    if "labkit" in results and peers:
+        fastest = max(peers, key=peers.get)
+        print(f"labkit / fastest peer ({fastest}): {results['labkit'] / peers[fastest]:.2f}x "
+              f"(target >= 2x)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
