@@ -127,9 +127,30 @@ def test_bad_input_types_are_refused_clearly():
         ulaw_decode(np.zeros(4, np.int16))
 
 
-def test_ulaw_alaw_transcoding_goes_through_linear():
-    assert np.array_equal(g711.ulaw_to_alaw(ALL_CODES), alaw_encode(ulaw_decode(ALL_CODES)))
-    assert np.array_equal(g711.alaw_to_ulaw(ALL_CODES), ulaw_encode(alaw_decode(ALL_CODES)))
+def test_ulaw_alaw_transcoding_keeps_the_level():
+    # A μ-law code becomes the A-law code whose level is nearest (within half an A-law
+    # step, plus the 13-bit truncation), and back again within half a μ-law step.
+    u = ulaw_decode(ALL_CODES).astype(int)
+    a = alaw_decode(g711.ulaw_to_alaw(ALL_CODES)).astype(int)
+    inside = np.abs(u) <= 32256
+    assert np.all(np.abs(a - u)[inside] <= _segment_step_16bit(a, "alaw")[inside] // 2 + 8)
+    a_codes = ALL_CODES
+    back = ulaw_decode(g711.alaw_to_ulaw(a_codes)).astype(int)
+    a_levels = alaw_decode(a_codes).astype(int)
+    inside = np.abs(a_levels) <= 32124
+    assert np.all(np.abs(back - a_levels)[inside]
+                  <= _segment_step_16bit(back, "ulaw")[inside] // 2 + 4)
+
+
+def test_large_and_odd_buffers_decode_like_small_ones():
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 256, 100_001, dtype=np.uint8)      # odd, above the pair-table cutoff
+    for decode, table in ((ulaw_decode, g711._ULAW_DEC), (alaw_decode, g711._ALAW_DEC)):
+        out = decode(codes)
+        assert out.shape == codes.shape and np.array_equal(out, table[codes])
+        assert np.array_equal(decode(codes[:-1]), table[codes[:-1]])
+        grid = codes[:100_000].reshape(100, 1000)[:, ::2]        # 2-D, non-contiguous
+        assert np.array_equal(decode(grid), table[grid])
 
 
 def test_tables_are_read_only():

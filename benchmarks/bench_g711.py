@@ -1,0 +1,123 @@
+"""G.711 speed: labkit's numpy tables against audioop (C) on the same bytes, same run.
+
+Prints, for μ-law and A-law encode and decode, labkit's throughput, the reference's, and
+the ratio (>1 means labkit is faster). The reference is ``audioop`` where Python still has
+it (<= 3.12); elsewhere a plain-Python per-sample G.711 stands in (said in the output).
+Both sides do what an RTP path needs: encode int16 samples (numpy array) -> payload
+bytes, decode payload bytes -> int16 samples (numpy array; audioop's bytes are wrapped by
+np.frombuffer, which copies nothing). Also times one 20 ms frame (160 samples), where
+per-call overhead dominates.
+
+    .venv/bin/python benchmarks/bench_g711.py [--seconds 60]
+"""
+import argparse
+import timeit
+import warnings
+
+import numpy as np
+
+from labkit.codecs import g711
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import audioop
+    except ImportError:
+        audioop = None
+
+
+def _py_ulaw(sample):
+    """Plain-Python μ-law of one 16-bit sample (the stand-in reference)."""
+    x = sample >> 2
+    mask = 0xFF
+    if x < 0:
+        x, mask = -x, 0x7F
+    x = min(x, 8159) + 33
+    seg = x.bit_length() - 6
+    if seg > 7:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((x >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def _py_alaw(sample):
+    x = sample >> 3
+    mask = 0xD5
+    if x < 0:
+        x, mask = -x - 1, 0x55
+    seg = max(x.bit_length() - 5, 0)
+    step = (x >> 1 if seg < 2 else x >> seg) & 0x0F
+    return ((seg << 4) | step) ^ mask
+
+
+_PY_ULAW_DEC = g711.ulaw_decode(np.arange(256, dtype=np.uint8)).astype("<i2").tobytes()
+_PY_ALAW_DEC = g711.alaw_decode(np.arange(256, dtype=np.uint8)).astype("<i2").tobytes()
+
+
+def references():
+    if audioop is not None:
+        return "audioop (C)", {
+            "ulaw encode": lambda a: audioop.lin2ulaw(a, 2),
+            "ulaw decode": lambda b: np.frombuffer(audioop.ulaw2lin(b, 2), np.int16),
+            "alaw encode": lambda a: audioop.lin2alaw(a, 2),
+            "alaw decode": lambda b: np.frombuffer(audioop.alaw2lin(b, 2), np.int16),
+        }
+    import array
+
+    def enc(f):
+        return lambda a: bytes(f(s) for s in a.tolist())
+
+    def dec(table):
+        t = array.array("h", table)
+        return lambda b: np.frombuffer(array.array("h", (t[c] for c in b)), np.int16)
+    return "plain Python (audioop absent on this Python)", {
+        "ulaw encode": enc(_py_ulaw), "ulaw decode": dec(_PY_ULAW_DEC),
+        "alaw encode": enc(_py_alaw), "alaw decode": dec(_PY_ALAW_DEC),
+    }
+
+
+OURS = {
+    "ulaw encode": lambda a: g711.ulaw_encode(a).tobytes(),
+    "ulaw decode": g711.ulaw_decode,
+    "alaw encode": lambda a: g711.alaw_encode(a).tobytes(),
+    "alaw decode": g711.alaw_decode,
+}
+
+
+def same(x, y):
+    return np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+
+
+def best(fn, arg, repeat, number):
+    return min(timeit.repeat(lambda: fn(arg), repeat=repeat, number=number)) / number
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0,
+                    help="audio length of the long buffer at 8 kHz (default 60 s)")
+    args = ap.parse_args()
+    ref_name, refs = references()
+    slow_ref = audioop is None
+    n = int(8000 * (min(args.seconds, 2.0) if slow_ref else args.seconds))
+    rng = np.random.default_rng(0)
+    pcm = rng.normal(0, 6000, n).clip(-32768, 32767).astype(np.int16)
+    codes = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+    frame_pcm, frame_codes = pcm[:160].copy(), codes[:160]
+    print(f"G.711 int16 array <-> payload bytes, labkit (numpy tables) vs {ref_name}")
+    print(f"long buffer: {n} samples ({n / 8000:g} s at 8 kHz); frame: 160 samples (20 ms)")
+    print(f"{'operation':<13} {'labkit Msamples/s':>18} {'reference':>11} {'ratio':>7}"
+          f" | {'frame labkit µs':>15} {'ref µs':>7} {'ratio':>6}")
+    for op in OURS:
+        arg, farg = (pcm, frame_pcm) if "encode" in op else (codes, frame_codes)
+        assert same(OURS[op](arg), refs[op](arg)), f"{op}: results differ from the reference"
+        t_ours = best(OURS[op], arg, 5, 3)
+        t_ref = best(refs[op], arg, 5 if not slow_ref else 2, 3 if not slow_ref else 1)
+        f_ours = best(OURS[op], farg, 5, 2000)
+        f_ref = best(refs[op], farg, 5, 2000 if not slow_ref else 50)
+        print(f"{op:<13} {n / t_ours / 1e6:>18.1f} {n / t_ref / 1e6:>11.1f} "
+              f"{t_ref / t_ours:>6.2f}x | {f_ours * 1e6:>15.2f} {f_ref * 1e6:>7.2f} "
+              f"{f_ref / f_ours:>5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
