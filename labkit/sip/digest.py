@@ -179,6 +179,8 @@ def compute_response(
 
 _TOKEN = re.compile(r"[A-Za-z0-9!%'*+\-.^_`|~]+")
 _LWS = re.compile(r"[ \t\r\n]*")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 
 
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
@@ -212,24 +214,13 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
             raise DigestError(f"expected '=' after digest parameter {name[:20]!r}")
         pos = _LWS.match(text, pos + 1).end()
         if pos < n and text[pos] == '"':
-            chars: list[str] = []
-            pos += 1
-            while True:
-                if pos >= n:
-                    raise DigestError(f"unterminated quoted string in digest parameter {name[:20]!r}")
-                c = text[pos]
-                if c == "\\":
-                    if pos + 1 >= n:
-                        raise DigestError(f"unterminated quoted string in digest parameter {name[:20]!r}")
-                    chars.append(text[pos + 1])
-                    pos += 2
-                elif c == '"':
-                    pos += 1
-                    break
-                else:
-                    chars.append(c)
-                    pos += 1
-            param = "".join(chars)
+            m = _QUOTED.match(text, pos)
+            if not m:
+                raise DigestError(f"unterminated quoted string in digest parameter {name[:20]!r}")
+            param = m.group(1)
+            if "\\" in param:
+                param = _QUOTED_PAIR.sub(r"\1", param)
+            pos = m.end()
         else:
             m = _TOKEN.match(text, pos)
             if not m:
@@ -643,8 +634,15 @@ class NonceCounts:
         return True
 
     def expire(self, older_than: float) -> None:
-        """Drop entries for nonces issued before ``older_than`` (they are stale anyway)."""
-        for nonce in [n for n, (_, issued) in self._highest.items() if issued < older_than]:
+        """Drop entries for nonces issued before ``older_than`` (they are stale anyway).
+
+        Walks from the oldest first use and stops at the first young entry: O(expired), not
+        O(size). An old entry behind a young one waits its turn; it is harmless (its nonce is
+        stale) and the capacity bound still holds."""
+        while self._highest:
+            nonce, (_, issued) = next(iter(self._highest.items()))
+            if issued >= older_than:
+                break
             del self._highest[nonce]
 
 
