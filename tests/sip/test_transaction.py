@@ -558,3 +558,15 @@ def test_draw_places_every_state():
     ax = draw(MACHINES["invite-server"])
     texts = {t.get_text() for t in ax.texts}
     assert {"Proceeding", "Completed", "Confirmed", "Accepted", "Terminated"} <= texts
+
+
+def test_docs_diagrams_are_current():
+    """docs/transactions.md shows the tables as they are (run scripts/draw_state_diagrams.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("draw_state_diagrams", root / "scripts" / "draw_state_diagrams.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.generated_section() in (root / "docs" / "transactions.md").read_text(encoding="utf-8")
