@@ -53,8 +53,10 @@ class Extension:
 
     @property
     def sort_key(self) -> tuple:
-        cid = self.callerid_pattern.sort_key if self.callerid_pattern else ()
-        return (self.pattern.sort_key, cid)
+        # same name: the variants limited to a caller ID come first (Asterisk's add_extension2)
+        if self.callerid_pattern is None:
+            return (self.pattern.sort_key, 1, ())
+        return (self.pattern.sort_key, 0, self.callerid_pattern.sort_key)
 
     @property
     def display_name(self) -> str:

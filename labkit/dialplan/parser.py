@@ -98,6 +98,7 @@ class _Loader:
         self.section: Context | str | None = None
         self.last_ext: dict[str, Extension] = {}  # per context: the extension 'same' refers to
         self.stack: list[str] = []
+        self.broken: set[str] = set()  # contexts whose last 'exten' line had an error
 
     def error(self, message: str, filename: str, line: int) -> None:
         self.errors.append(DialplanError(message, filename, line))
@@ -195,12 +196,26 @@ class _Loader:
 
     def context_line(self, ctx: Context, key: str, value: str, filename: str, number: int) -> None:
         if key == "exten":
-            parts = value.split(",", 2)
-            if len(parts) < 3:
-                self.error(f"exten needs 'extension,priority,application' (got '{value}')", filename, number)
+            errors_before = len(self.errors)
+            self.exten_line(ctx, value, filename, number)
+            if len(self.errors) > errors_before:
+                self.broken.add(ctx.name)
+            else:
+                self.broken.discard(ctx.name)
+            return
+        self.other_line(ctx, key, value, filename, number)
+
+    def exten_line(self, ctx: Context, value: str, filename: str, number: int) -> None:
+        parts = value.split(",", 2)
+        if len(parts) < 3:
+            self.error(f"exten needs 'extension,priority,application' (got '{value}')", filename, number)
+            return
+        self.add_priority(ctx, parts[0].strip(), parts[1].strip(), parts[2].strip(), filename, number)
+
+    def other_line(self, ctx: Context, key: str, value: str, filename: str, number: int) -> None:
+        if key == "same":
+            if ctx.name in self.broken:  # its 'exten' line was reported already: no cascade of errors
                 return
-            self.add_priority(ctx, parts[0].strip(), parts[1].strip(), parts[2].strip(), filename, number)
-        elif key == "same":
             ext = self.last_ext.get(ctx.name)
             if ext is None:
                 self.error(f"'same' before any 'exten' in context [{ctx.name}]", filename, number)
