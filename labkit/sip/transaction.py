@@ -28,6 +28,7 @@ import enum
 import heapq
 import itertools
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Hashable
 
@@ -477,8 +478,10 @@ class Transaction:
         self.created = now
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
-        #: (time, from state, trigger, to state, action): what a notebook plots as a timeline
-        self.history: list[tuple[float, State | None, str, State, str]] = [(now, None, "created", self.state, "")]
+        #: (time, from state, trigger, to state, action): what a notebook plots as a timeline.
+        #: Bounded, so a peer repeating one request forever cannot grow it.
+        self.history: deque[tuple[float, State | None, str, State, str]] = deque(maxlen=64)
+        self.history.append((now, None, "created", self.state, ""))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} #{self.id} {self.request.method} {self.state.value}>"

@@ -570,3 +570,30 @@ def test_docs_diagrams_are_current():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.generated_section() in (root / "docs" / "transactions.md").read_text(encoding="utf-8")
+
+
+def test_pair_slow_link_duplicates_are_absorbed_on_both_sides():
+    # one-way delay 0.7 s > T1: the client retransmits before the answer can arrive; the server
+    # transaction answers the copy from Completed, the client absorbs the second 200
+    link = LossyLink(delay=0.7)
+    client, server = TransactionLayer(), TransactionLayer()
+    start_client(client, request("OPTIONS"))
+    events = run_pair(link, client, server, registrar_tu)
+    assert [line for _, _, line in link.wire] == [
+        "OPTIONS sip:bob@lab.example SIP/2.0",
+        "OPTIONS sip:bob@lab.example SIP/2.0",  # Timer E at 0.5
+        "SIP/2.0 200 OK",  # at 0.7
+        "SIP/2.0 200 OK",  # at 1.2, for the copy
+    ]
+    assert len([e for _, e in events[0] if isinstance(e, ResponseReceived)]) == 1
+    assert len([e for _, e in events[1] if isinstance(e, RequestReceived)]) == 1
+
+
+def test_history_is_bounded_and_timer_values_validated():
+    reg = request("REGISTER")
+    tx = NonInviteServerTransaction(reg, SRC, now=0.0)
+    for i in range(1000):
+        tx.receive_request(reg, i * 0.001)
+    assert len(tx.history) == 64 and tx.history[-1][2] == "request"
+    with pytest.raises(ValueError, match="need 0 < T1 <= T2"):
+        TimerValues(t1=5.0, t2=4.0)
