@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from .patterns import Pattern
+from .patterns import Pattern, strip_dashes
 
 __all__ = ["Priority", "Extension", "Include", "Context", "Dialplan", "Found"]
 
@@ -122,6 +122,8 @@ class Dialplan:
         self.files: list[str] = []
         self.warnings: list = []  # DialplanError instances found by the loader
         self._sorted: dict[str, list[Extension]] = {}
+        self._index: dict[str, tuple[dict[str, list[Extension]], list[Extension]]] = {}
+        self._order: dict[str, list[str]] = {}
 
     def __contains__(self, context: str) -> bool:
         return context in self.contexts
@@ -132,6 +134,8 @@ class Dialplan:
     def invalidate(self) -> None:
         """Forget cached orderings (call after changing contexts or extensions by hand)."""
         self._sorted.clear()
+        self._index.clear()
+        self._order.clear()
 
     def _extensions(self, context: str) -> list[Extension]:
         cached = self._sorted.get(context)
@@ -139,8 +143,25 @@ class Dialplan:
             cached = self._sorted[context] = self.contexts[context].sorted_extensions()
         return cached
 
+    def _lookup_index(self, context: str) -> tuple[dict[str, list[Extension]], list[Extension]]:
+        """Literal names in a dict (one probe instead of a scan), patterns in match order."""
+        index = self._index.get(context)
+        if index is None:
+            literals: dict[str, list[Extension]] = {}
+            patterns: list[Extension] = []
+            for ext in self._extensions(context):
+                if ext.pattern.is_pattern:
+                    patterns.append(ext)
+                else:
+                    literals.setdefault(strip_dashes(ext.name), []).append(ext)
+            index = self._index[context] = (literals, patterns)
+        return index
+
     def search_order(self, context: str) -> list[str]:
         """The contexts a lookup in ``context`` visits, in order: itself, then includes depth first."""
+        cached = self._order.get(context)
+        if cached is not None:
+            return cached
         order: list[str] = []
         seen: set[str] = set()
 
@@ -153,12 +174,18 @@ class Dialplan:
                 visit(inc.name)
 
         visit(context)
+        self._order[context] = order
         return order
 
     def candidates(self, context: str, exten: str, callerid: str | None = None) -> Iterator[tuple[str, Extension]]:
         """Every (context, extension) that matches ``exten``, in the order lookups try them."""
+        number = strip_dashes(exten)
         for name in self.search_order(context):
-            for ext in self._extensions(name):
+            literals, patterns = self._lookup_index(name)
+            for ext in literals.get(number, ()):  # every literal sorts before every pattern
+                if ext.matches(exten, callerid):
+                    yield name, ext
+            for ext in patterns:
                 if ext.matches(exten, callerid):
                     yield name, ext
 

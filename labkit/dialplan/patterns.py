@@ -40,6 +40,7 @@ wildcards a pattern has overall: ``_1XXXXX`` beats ``_X11111``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from enum import IntEnum
 from functools import cached_property
 
@@ -163,7 +164,23 @@ class Pattern:
 
     def matches(self, number: str) -> bool:
         """True when ``number`` is matched (exactly, or early by ``!``)."""
-        return self._core(number, _MODE_MATCH) != 0
+        if not self.is_pattern:
+            return self._literal == strip_dashes(number)
+        return self._regex.fullmatch(strip_dashes(number)) is not None
+
+    @cached_property
+    def _regex(self) -> re.Pattern:
+        """The same E_MATCH test as ``_core`` as one compiled regex (the fast path for lookups)."""
+        parts = []
+        for pos in self.positions:
+            if pos.kind == WILDCARD:
+                parts.append("(?s:.+)")
+                break
+            if pos.kind == EARLY:
+                parts.append("(?s:.*)")
+                break
+            parts.append("[" + "".join(re.escape(c) for c in sorted(pos.chars)) + "]")  # type: ignore[arg-type]
+        return re.compile("".join(parts))
 
     def can_match(self, number: str) -> bool:
         """True when ``number`` matches now or could after more digits (overlap dialling, IVRs)."""

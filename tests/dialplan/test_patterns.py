@@ -92,3 +92,21 @@ def test_bad_patterns(text, message):
     with pytest.raises(PatternError) as info:
         Pattern(text)
     assert str(info.value) == message
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_pattern_atoms = st.sampled_from(["X", "Z", "N", "x", "1", "0", "*", "#", "[1-5]", "[13]", "[0-24-6]", "-"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.lists(_pattern_atoms, min_size=1, max_size=6), tail=st.sampled_from(["", ".", "!"]),
+       number=st.text(alphabet="0123456789*#-", max_size=8))
+def test_fast_regex_path_agrees_with_asterisk_walk(body, tail, number):
+    """`matches` uses a compiled regex; it must agree with the position-by-position walk."""
+    text = "_" + "".join(body) + tail
+    if text.strip("_-") == "":
+        return
+    p = Pattern(text)
+    assert p.matches(number) == (p.match(number) != MatchKind.NONE)
