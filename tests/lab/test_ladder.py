@@ -1,0 +1,109 @@
+"""Ladder diagrams from synthetic bus events and from plain tuples: exact text, arrow count."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from labkit.events import Event, EventBus, EventRecorder  # noqa: E402
+from labkit.lab.ladder import Arrow, ladder_arrows, ladder_plot, ladder_text, message_label  # noqa: E402
+from labkit.sip import parse  # noqa: E402
+from labkit.sip.transport import Peer  # noqa: E402
+
+REGISTER = (
+    b"REGISTER sip:labkit SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-1;rport\r\n"
+    b"From: <sip:100@labkit>;tag=a1\r\nTo: <sip:100@labkit>\r\n"
+    b"Call-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+)
+PHONE = Peer("udp", "127.0.0.1", 5080)
+PBX = ("127.0.0.1", 5060)
+
+
+def register_exchange():
+    """What the PBX's bus publishes for REGISTER → 401 → REGISTER → 200, then a dropped datagram."""
+    req = parse(REGISTER)
+    return [
+        Event("sip.in", 100.0, {"message": req, "peer": PHONE, "local": PBX}),
+        Event("sip.out", 100.001, {"message": req.make_response(401, "Unauthorized"), "peer": PHONE, "local": PBX}),
+        Event("sip.in", 100.010, {"message": req, "peer": PHONE, "local": PBX}),
+        Event("sip.out", 100.012, {"message": req.make_response(200, "OK"), "peer": PHONE, "local": PBX}),
+        Event("sip.drop", 100.5, {"peer": PHONE, "reason": "garbage", "data": b"\x00"}),
+    ]
+
+
+def test_events_become_arrows_in_both_directions_with_names():
+    arrows = ladder_arrows(register_exchange(), names={5060: "PBX"})
+    assert [(a.src, a.dst, a.label, a.dropped) for a in arrows] == [
+        ("127.0.0.1:5080", "PBX", "REGISTER", False),
+        ("PBX", "127.0.0.1:5080", "401 Unauthorized", False),
+        ("127.0.0.1:5080", "PBX", "REGISTER", False),
+        ("PBX", "127.0.0.1:5080", "200 OK", False),
+        ("127.0.0.1:5080", "PBX", "dropped: garbage", True),
+    ]
+    assert arrows[0].transport == "udp" and arrows[1].time == pytest.approx(100.001)
+
+
+def test_text_rendering_exact():
+    text = ladder_text(register_exchange(), names={"127.0.0.1:5080": "alice", ("127.0.0.1", 5060): "PBX"})
+    assert text == "\n".join([
+        "time    alice                    PBX",
+        "0.000     |------ REGISTER ------>|",
+        "0.001     |<-- 401 Unauthorized --|",
+        "0.010     |------ REGISTER ------>|",
+        "0.012     |<------- 200 OK -------|",
+        "0.500     |-- dropped: garbage --x|",
+    ])
+
+
+def test_text_without_times_three_parties_and_a_note():
+    flow = [(0.0, "a", "b", "INVITE"), (0.1, "b", "c", "INVITE"), (0.2, "c", "b", "180 Ringing"),
+            (0.3, "b", "a", "180 Ringing"), (0.4, "b", "b", "timer")]
+    assert ladder_text(flow, times=False) == "\n".join([
+        " a                  b                  c",
+        " |----- INVITE ---->|                  |",
+        " |                  |----- INVITE ---->|",
+        " |                  |<-- 180 Ringing --|",
+        " |<-- 180 Ringing --|                  |",
+        " |                  | <- timer         |",
+    ])
+
+
+def test_party_order_can_be_fixed_and_labels_are_shortened():
+    flow = [(0.0, "b", "a", "X" * 60)]
+    text = ladder_text(flow, times=False, parties=["a", "b"], max_label=10)
+    assert text.splitlines()[0] == " a                 b" and "XXXXXXX..." in text and "X" * 11 not in text
+
+
+def test_recorder_from_a_bus_and_sdp_label():
+    bus = EventBus(clock=lambda: 5.0)
+    with EventRecorder(bus, "sip.") as rec:
+        invite = parse(REGISTER.replace(b"REGISTER", b"INVITE").replace(
+            b"Content-Length: 0\r\n\r\n", b"Content-Type: application/sdp\r\nContent-Length: 3\r\n\r\nv=0"))
+        bus.publish("sip.in", message=invite, peer=PHONE, local=PBX)
+        bus.publish("call.answered", channel="x")           # not a SIP event: ignored
+        bus.publish("sip.drop", message=invite, reason="no peer")  # transaction-layer drop: no peer
+    arrows = ladder_arrows(rec)
+    assert arrows == [Arrow(5.0, "127.0.0.1:5080", "127.0.0.1:5060", "INVITE (SDP)", transport="udp")]
+    assert message_label(invite.make_response(180, "Ringing")) == "180 Ringing"
+
+
+def test_figure_has_one_arrow_per_message():
+    ax = ladder_plot(register_exchange(), names={5060: "PBX"})
+    arrows = [p for p in ax.patches if p.get_gid() == "sip-arrow"]
+    assert len(arrows) == 5
+    texts = {t.get_text() for t in ax.texts}
+    assert {"PBX", "127.0.0.1:5080", "401 Unauthorized", "0.500 s"} <= texts
+    plt.close(ax.figure)
+
+
+def test_ipv6_parties_and_bad_entries():
+    arrows = ladder_arrows([(0, "[::1]:5060", "[::1]:5080", "OPTIONS")], names={("::1", 5060): "PBX"})
+    assert arrows[0].src == "[::1]:5060"  # tuples are taken as written
+    ev = Event("sip.in", 0.0, {"message": parse(REGISTER), "peer": Peer("udp", "::1", 5080), "local": ("::1", 5060)})
+    a = ladder_arrows([ev], names={("::1", 5060): "PBX"})[0]
+    assert (a.src, a.dst) == ("[::1]:5080", "PBX")
+    with pytest.raises(TypeError, match="must be an Arrow, an event or a"):
+        ladder_arrows([42])
+    assert ladder_text([]) == "(no messages)"
