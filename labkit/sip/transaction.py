@@ -84,13 +84,16 @@ class TimerValues:
     """RFC 3261 Table 4. T1 is the RTT estimate, T2 the cap for non-INVITE retransmissions,
     T4 how long the network may hold a message. ``trying_delay`` is when the INVITE server
     transaction sends 100 Trying on its own if the TU has not answered (§17.2.1): 0.2 s by
-    default, 0 for immediately, None for never."""
+    default, 0 for immediately, None for never. ``timer_c`` bounds the ringing of an INVITE we
+    sent (§16.6 Timer C, reset by each provisional): then it is CANCELled, and 64*T1 after the
+    CANCEL without a final response the transaction ends anyway (§9.1). None: ring forever."""
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
     timer_d: float = 32.0
     trying_delay: float | None = 0.2
+    timer_c: float | None = 180.0
 
     def __post_init__(self):
         if not (0 < self.t1 <= self.t2) or self.t4 <= 0 or self.timer_d < 0:
@@ -161,6 +164,8 @@ INVITE_CLIENT = StateMachine(
         (S.PROCEEDING, "1xx"): (S.PROCEEDING, "1xx to TU"),
         (S.PROCEEDING, "2xx"): (S.ACCEPTED, "2xx to TU"),
         (S.PROCEEDING, "300-699"): (S.COMPLETED, "send ACK, resp. to TU"),
+        (S.PROCEEDING, "Timer C"): (S.PROCEEDING, "send CANCEL"),
+        (S.PROCEEDING, "64·T1 after CANCEL"): (S.TERMINATED, "inform TU (408)"),
         (S.COMPLETED, "300-699"): (S.COMPLETED, "resend ACK"),
         (S.COMPLETED, "transport error"): (S.TERMINATED, "inform TU"),
         (S.COMPLETED, "Timer D"): (S.TERMINATED, ""),
@@ -548,9 +553,6 @@ class Transaction:
     def _can(self, trigger: str) -> bool:
         return self.machine.step(self.state, trigger) is not None
 
-    def _terminated_event(self) -> list:
-        return [TransactionTerminated(self)] if self.terminated else []
-
     def transport_error(self, now: float, reason: str = "") -> list:
         """The transport could not send (ICMP unreachable, TCP reset): §17.1.4 / §17.2.4."""
         if not self._can("transport error"):
@@ -615,6 +617,10 @@ class InviteClientTransaction(ClientTransaction):
         self.last_response = response
         if was is State.CALLING:
             self._stop_timer("A", "B")
+        if trigger == "1xx" and self.timers.timer_c is not None and "Cancel" not in self._deadlines:
+            self._start_timer("C", self.timers.timer_c, now)  # (re)started by every provisional
+        elif trigger != "1xx":
+            self._stop_timer("C", "Cancel")
         if trigger == "300-699":
             self.ack = make_ack_for(self.request, response)
             out.append(Send(self.ack, self.destination))
@@ -622,7 +628,7 @@ class InviteClientTransaction(ClientTransaction):
         elif trigger == "2xx" and was is not State.ACCEPTED:
             self._start_timer("M", self.timers.timeout, now)
         out.append(ResponseReceived(self, response))
-        return out + self.handle_timer(now) + self._terminated_event()
+        return out + self.handle_timer(now)
 
     def _on_timer(self, name: str, deadline: float, now: float) -> list:
         if name == "A":
@@ -631,8 +637,22 @@ class InviteClientTransaction(ClientTransaction):
             return [Send(self.request, self.destination)]
         if name == "B":
             return self._timeout("B", now)
+        if name == "C":  # rang too long: the layer sends the CANCEL (see TransactionLayer._track)
+            self._go("Timer C", now)
+            self.cancel_requested = True
+            return [TransactionTimeout(self, "C")]
+        if name == "Cancel":
+            self._go("64·T1 after CANCEL", now)
+            return [TransactionTimeout(self, "CANCEL", self.request.make_response(408, "Request Timeout")),
+                    TransactionTerminated(self)]
         self._go(f"Timer {name}", now)  # D, M
         return [TransactionTerminated(self)]
+
+    def cancel_sent(self, now: float) -> None:
+        """The TU sent a CANCEL for this INVITE: wait at most 64*T1 for the final response (§9.1)."""
+        if self.state is State.PROCEEDING:
+            self._stop_timer("C")
+            self._start_timer("Cancel", self.timers.timeout, now)
 
 
 class NonInviteClientTransaction(ClientTransaction):
@@ -660,7 +680,7 @@ class NonInviteClientTransaction(ClientTransaction):
         if trigger == "200-699":
             self._stop_timer("E", "F")
             self._start_timer("K", 0.0 if self.reliable else self.timers.t4, now)
-        return out + self.handle_timer(now) + self._terminated_event()
+        return out + self.handle_timer(now)
 
     def _on_timer(self, name: str, deadline: float, now: float) -> list:
         if name == "E":
@@ -740,7 +760,7 @@ class InviteServerTransaction(ServerTransaction):
             if self.state is State.CONFIRMED and action != "absorb":
                 self._stop_timer("G", "H")
                 self._start_timer("I", 0.0 if self.reliable else self.timers.t4, now)
-                return self.handle_timer(now) + self._terminated_event()
+                return self.handle_timer(now)
             if self.state is State.ACCEPTED:
                 return [AckReceived(request, self.destination, self)]
             return []
@@ -763,7 +783,7 @@ class InviteServerTransaction(ServerTransaction):
             if not self.reliable:
                 self._start_timer("G", self.timers.t1, now)
             self._start_timer("H", self.timers.timeout, now)
-        return [Send(response, self.destination)] + self.handle_timer(now) + self._terminated_event()
+        return [Send(response, self.destination)] + self.handle_timer(now)
 
     def _on_timer(self, name: str, deadline: float, now: float) -> list:
         if name == "Trying":
@@ -802,7 +822,7 @@ class NonInviteServerTransaction(ServerTransaction):
         self._record_response(response)
         if trigger == "TU 200-699":
             self._start_timer("J", 0.0 if self.reliable else self.timers.timeout, now)
-        return [Send(response, self.destination)] + self.handle_timer(now) + self._terminated_event()
+        return [Send(response, self.destination)] + self.handle_timer(now)
 
     def _on_timer(self, name: str, deadline: float, now: float) -> list:
         self._go("Timer J", now)
@@ -929,6 +949,10 @@ class TransactionLayer:
         cancel = make_cancel_for(invite_tx.request)
         tx, out = self.send_request(cancel, invite_tx.destination, now, reliable=invite_tx.reliable)
         invite_tx.cancel_transaction = tx
+        invite_tx.cancel_sent(now)
+        deadline = invite_tx.next_deadline()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), invite_tx))
         return out
 
     # -- network → TU -------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def test_invite_client_provisional_stops_retransmissions_and_timer_b():
     run_timers(tx, until=0.5)
     out = tx.receive_response(inv.make_response(180, to_tag="t9"), 0.7)
     assert of(ResponseReceived, out)[0].response.status == 180
-    assert tx.state is State.PROCEEDING and tx.next_deadline() is None
+    assert tx.state is State.PROCEEDING and tx.next_deadline() == pytest.approx(180.7)  # only Timer C
 
 
 def test_invite_client_acks_non_2xx_per_17_1_1_3():
@@ -140,7 +140,7 @@ def test_invite_client_timer_d_is_zero_over_tcp():
     tx.start(0.0)
     out = tx.receive_response(inv.make_response(603, to_tag="x"), 1.0)
     assert [m.method for m in sends(out)] == ["ACK"]
-    assert tx.terminated and of(TransactionTerminated, out)
+    assert tx.terminated and len(of(TransactionTerminated, out)) == 1
 
 
 def test_invite_client_2xx_goes_to_accepted_and_retransmissions_reach_tu():
@@ -153,6 +153,37 @@ def test_invite_client_2xx_goes_to_accepted_and_retransmissions_reach_tu():
     assert of(ResponseReceived, tx.receive_response(ok, 2.0))
     log = run_timers(tx)
     assert [t for t, _ in log] == [33.0] and tx.terminated  # Timer M = 64*T1
+
+
+def test_layer_timer_c_cancels_a_call_that_rings_too_long_then_gives_up():
+    layer = TransactionLayer(TimerValues(timer_c=180.0))
+    inv = request()
+    tx, _ = layer.send_request(inv, DEST, 0.0)
+    layer.receive(inv.make_response(180, to_tag="b"), DEST, 0.1)
+    layer.receive(inv.make_response(180, to_tag="b"), DEST, 60.0)  # every 1xx restarts Timer C
+    assert layer.next_deadline() == 240.0
+    out = layer.handle_timer(240.0)
+    assert of(TransactionTimeout, out)[0].timer == "C" and of(TransactionTimeout, out)[0].response is None
+    (cancel,) = sends(out)
+    assert cancel.method == "CANCEL" and tx.state is State.PROCEEDING
+    # nobody answers the CANCEL or the INVITE: 64*T1 later the INVITE transaction ends with a 408
+    log = []
+    while (d := layer.next_deadline()) is not None:
+        log += [(d, o) for o in layer.handle_timer(d)]
+    ends = [(d, o.timer, o.response.status) for d, o in log if isinstance(o, TransactionTimeout)]
+    assert sorted(ends) == [(272.0, "CANCEL", 408), (272.0, "F", 408)]  # the CANCEL transaction too
+    assert tx.terminated and len(layer) == 0
+
+
+def test_invite_client_final_after_cancel_stops_the_guard():
+    layer = TransactionLayer()
+    inv = request()
+    tx, _ = layer.send_request(inv, DEST, 0.0)
+    layer.receive(inv.make_response(180, to_tag="b"), DEST, 0.1)
+    layer.cancel(tx, 1.0)
+    out = layer.receive(inv.make_response(487, to_tag="b"), DEST, 1.2)
+    assert [m.method for m in sends(out)] == ["ACK"] and tx.state is State.COMPLETED
+    assert tx.next_deadline() == pytest.approx(33.2)  # Timer D only
 
 
 # -- non-INVITE client -----------------------------------------------------------------------
@@ -194,7 +225,7 @@ def test_non_invite_client_tcp_completes_at_once():
     tx.start(0.0)
     assert tx.next_deadline() == 32.0  # Timer F still guards a silent server
     out = tx.receive_response(reg.make_response(200), 0.1)
-    assert of(ResponseReceived, out) and tx.terminated
+    assert of(ResponseReceived, out) and tx.terminated and len(of(TransactionTerminated, out)) == 1
 
 
 def test_client_transport_error_terminates():
@@ -258,7 +289,7 @@ def test_invite_server_over_tcp_no_g_and_i_zero():
     tx.send_response(inv.make_response(486, to_tag="t"), 0.1)
     assert tx.next_deadline() == pytest.approx(32.1)  # only Timer H
     out = tx.receive_request(request("ACK", to_tag="t"), 0.2)
-    assert tx.terminated and of(TransactionTerminated, out)
+    assert tx.terminated and len(of(TransactionTerminated, out)) == 1
 
 
 def test_invite_server_2xx_accepted_absorbs_invites_and_passes_ack():
@@ -298,7 +329,7 @@ def test_non_invite_server_timer_j_zero_over_tcp():
     reg = request("REGISTER")
     tx = NonInviteServerTransaction(reg, SRC, reliable=True, now=0.0)
     out = tx.send_response(reg.make_response(200), 0.1)
-    assert tx.terminated and of(TransactionTerminated, out)
+    assert tx.terminated and len(of(TransactionTerminated, out)) == 1
 
 
 # -- the layer: matching ---------------------------------------------------------------------
@@ -597,3 +628,73 @@ def test_history_is_bounded_and_timer_values_validated():
     assert len(tx.history) == 64 and tx.history[-1][2] == "request"
     with pytest.raises(ValueError, match="need 0 < T1 <= T2"):
         TimerValues(t1=5.0, t2=4.0)
+
+
+# -- any sequence of inputs keeps every machine on its table and ends in Terminated ----------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+STATUSES = st.sampled_from([100, 180, 183, 200, 202, 302, 404, 486, 500, 603])
+CLIENT_OPS = st.lists(
+    st.tuples(st.sampled_from(["response", "timer", "transport error"]), STATUSES, st.floats(0, 3)),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["INVITE", "OPTIONS"]), st.booleans(), CLIENT_OPS)
+def test_client_machines_never_leave_their_table(method, reliable, ops):
+    req = request(method)
+    cls = InviteClientTransaction if method == "INVITE" else NonInviteClientTransaction
+    tx = cls(req, DEST, reliable=reliable, now=0.0)
+    outputs, now = tx.start(0.0), 0.0
+    for op, status, dt in ops:
+        now += dt
+        outputs += tx.handle_timer(now)
+        if op == "response":
+            outputs += tx.receive_response(req.make_response(status, to_tag="t"), now)
+        elif op == "transport error":
+            outputs += tx.transport_error(now)
+    while (deadline := tx.next_deadline()) is not None:
+        fired = tx.handle_timer(max(deadline, now))
+        if any(isinstance(o, TransactionTimeout) and o.timer == "C" for o in fired):
+            tx.cancel_sent(deadline)  # what the layer does: CANCEL, then wait 64*T1 at most
+        outputs += fired
+    assert tx.terminated
+    finals = [o for o in outputs if isinstance(o, ResponseReceived) and o.response.status >= 300]
+    assert len(finals) <= 1  # a non-2xx final reaches the TU once, whatever was retransmitted
+    assert len(of(TransactionTerminated, outputs)) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["INVITE", "REGISTER"]),
+    st.booleans(),
+    st.lists(st.tuples(st.sampled_from(["request", "ack", "respond", "timer", "transport error"]), STATUSES,
+                       st.floats(0, 3)), max_size=25),
+)
+def test_server_machines_never_leave_their_table(method, reliable, ops):
+    req = request(method)
+    cls = InviteServerTransaction if method == "INVITE" else NonInviteServerTransaction
+    tx = cls(req, SRC, reliable=reliable, now=0.0)
+    outputs, now = tx.start(0.0), 0.0
+    for op, status, dt in ops:
+        now += dt
+        outputs += tx.handle_timer(now)
+        if op == "request":
+            outputs += tx.receive_request(req, now)
+        elif op == "ack" and method == "INVITE":
+            outputs += tx.receive_request(request("ACK", to_tag="t"), now)
+        elif op == "respond":
+            try:
+                outputs += tx.send_response(req.make_response(status, to_tag="t"), now)
+            except TransactionError:
+                assert tx.state is not State.PROCEEDING and tx.state is not State.TRYING
+        elif op == "transport error":
+            outputs += tx.transport_error(now)
+    if not any(o for o in outputs if isinstance(o, Send) and o.message.status >= 200):
+        if not tx.terminated:  # the TU must answer eventually; then timers end it
+            outputs += tx.send_response(req.make_response(500), now)
+    while (deadline := tx.next_deadline()) is not None:
+        outputs += tx.handle_timer(max(deadline, now))
+    assert tx.terminated and len(of(TransactionTerminated, outputs)) == 1
