@@ -127,7 +127,7 @@ _PARAMS_ALL_RE = re.compile(rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*{_PARAM_VA
 _PARAM_PAIR_RE = re.compile(rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({_PARAM_VALUE}))?")
 
 
-def parse_params(text: str, where: str) -> Params:
+def parse_params(text: str, where: str = "") -> Params:
     """``;a=1 ; b ;c="x;y"`` -> Params (generic-params of RFC 3261 §25.1; quotes kept)."""
     if _PARAMS_ALL_RE.match(text) is None:
         return _parse_params_slow(text, where)
@@ -143,10 +143,14 @@ def _parse_params_slow(text: str, where: str) -> Params:
         if m is None:
             bad = text[pos:].strip()
             if not bad.startswith(";"):
-                raise ParseError(f"unexpected {bad[:30]!r} before/between parameters in {where}")
-            raise ParseError(f"bad parameter {bad.split(';')[1].strip()[:30]!r} in {where}")
+                raise ParseError(f"unexpected {bad[:30]!r} before/between parameters{_in(where)}")
+            raise ParseError(f"bad parameter {bad.split(';')[1].strip()[:30]!r}{_in(where)}")
         pos = m.end()
-    raise ParseError(f"bad parameters {text.strip()[:40]!r} in {where}")  # pragma: no cover
+    raise ParseError(f"bad parameters {text.strip()[:40]!r}{_in(where)}")  # pragma: no cover
+
+
+def _in(where: str) -> str:
+    return f" in {where}" if where else ""
 
 
 def _format_params(params: Params) -> str:
@@ -202,9 +206,9 @@ class Via:
         if port is not None:
             port = int(port)
             if port > 65535:
-                raise ParseError(f"port out of range in Via: {port}")
+                raise ParseError(f"port out of range: {port}")
         via.port = port
-        via.params = parse_params(rest, "Via") if rest else _NO_PARAMS
+        via.params = parse_params(rest) if rest else _NO_PARAMS
         via._text = text.strip()
         return via
 
@@ -307,7 +311,7 @@ class NameAddr:
         self._text = None
 
     @classmethod
-    def parse(cls, text: str, where: str = "header") -> "NameAddr":
+    def parse(cls, text: str, where: str = "") -> "NameAddr":
         """Parse one element; the URI itself is checked on first access of ``.uri``
         (``Message.validate()`` does that for From, To and Contact)."""
         m = _NAME_ADDR_FAST_RE.match(text)
@@ -335,14 +339,14 @@ class NameAddr:
         if text[:1] == '"':
             m = _QUOTED_RE.match(text)
             if m is None:
-                raise ParseError(f"unterminated quoted display name in {where}: {text!r}")
+                raise ParseError(f"unterminated quoted display name{_in(where)}: {text!r}")
             inner = m.group(1)
             display = _UNESCAPE_RE.sub(r"\1", inner) if "\\" in inner else inner
             lt = m.end()
             while lt < len(text) and text[lt] in " \t":
                 lt += 1
             if text[lt:lt + 1] != "<":
-                raise ParseError(f"expected '<' after the display name in {where}: {text!r}")
+                raise ParseError(f"expected '<' after the display name{_in(where)}: {text!r}")
         else:
             lt = text.find("<")
             if lt > 0 and ":" in text[:lt]:
@@ -351,21 +355,21 @@ class NameAddr:
                 words = text[:lt].strip()
                 if words:
                     if not _TOKEN_WORDS_RE.fullmatch(words):
-                        raise ParseError(f"display name {words!r} in {where} must be quoted "
+                        raise ParseError(f"display name {words!r}{_in(where)} must be quoted "
                                          f"(it has characters a token cannot hold)")
                     display = words
         if lt >= 0:
             gt = text.find(">", lt)
             if gt < 0:
-                raise ParseError(f"missing '>' in {where}: {text!r}")
+                raise ParseError(f"missing '>'{_in(where)}: {text!r}")
             uri_text, rest = text[lt + 1:gt], text[gt + 1:]
         else:
             semi = text.find(";")
             uri_text, rest = (text, "") if semi < 0 else (text[:semi].rstrip(), text[semi:])
             if "?" in uri_text or "," in uri_text:
-                raise ParseError(f"a URI with '?' or ',' must be in <> in {where}: {text!r}")
+                raise ParseError(f"a URI with '?' or ',' must be in <>{_in(where)}: {text!r}")
         if not uri_text:
-            raise ParseError(f"empty URI in {where}: {text!r}")
+            raise ParseError(f"empty URI{_in(where)}: {text!r}")
         na = cls.__new__(cls)
         na.display = display
         na._uri = parse_uri(uri_text)
@@ -403,9 +407,7 @@ class NameAddr:
 
     def __str__(self) -> str:
         if self._text is None:
-            display = "" if self.display is None else (
-                self.display + " " if _TOKEN_WORDS_RE.fullmatch(self.display)
-                else quote(self.display) + " ")
+            display = "" if self.display is None else quote(self.display) + " "
             self._text = f"{display}<{self.uri}>{self.params.format()}"
         return self._text
 

@@ -312,8 +312,8 @@ class SipURI:
         if _FORBIDDEN_RE.search(text):
             raise ParseError(f"forbidden character in URI {text!r}")
         m = _SIP_RE.match(text, colon + 1)
-        if m is None:  # pragma: no cover - the pattern accepts every string
-            raise ParseError(f"bad SIP URI {text!r}")
+        if m is None:
+            raise ParseError(f"bad SIP URI {text!r} (unbalanced '[' ']'?)")
         user, password, host, port, params, headers = m.groups()
         if user is not None:
             if not user:
@@ -518,13 +518,15 @@ class TelURI:
 
 class AbsoluteURI:
     """Any other scheme (``http:``, ``urn:``, ``im:`` …) — kept as text, not an error (the
-    grammar allows absoluteURI wherever a Request-URI or name-addr is expected)."""
+    grammar allows absoluteURI wherever a Request-URI or name-addr is expected).
+    ``scheme`` is lower case; ``str()`` gives the text as written."""
 
-    __slots__ = ("scheme", "rest")
+    __slots__ = ("scheme", "rest", "_text")
 
     def __init__(self, scheme: str, rest: str):
         self.scheme = scheme.lower()
         self.rest = rest
+        self._text = f"{scheme}:{rest}"
 
     @classmethod
     def parse(cls, text: str) -> "AbsoluteURI":
@@ -533,15 +535,13 @@ class AbsoluteURI:
             raise ParseError(f"bad URI {text!r} (want scheme:...)")
         if not rest or _FORBIDDEN_RE.search(rest):
             raise ParseError(f"bad URI {text!r}")
-        uri = cls(scheme, rest)
-        uri.scheme = scheme  # keep the spelling for str(); compare lower-cased
-        return uri
+        return cls(scheme, rest)
 
     def __str__(self) -> str:
-        return f"{self.scheme}:{self.rest}"
+        return self._text
 
     def __repr__(self) -> str:
-        return f"AbsoluteURI({str(self)!r})"
+        return f"AbsoluteURI({self._text!r})"
 
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
@@ -551,10 +551,10 @@ class AbsoluteURI:
                 return False
         if not isinstance(other, AbsoluteURI):
             return NotImplemented
-        return self.scheme.lower() == other.scheme.lower() and self.rest == other.rest
+        return self.scheme == other.scheme and self.rest == other.rest
 
     def __hash__(self) -> int:
-        return hash((self.scheme.lower(), self.rest))
+        return hash((self.scheme, self.rest))
 
 
 URI = SipURI | TelURI | AbsoluteURI
