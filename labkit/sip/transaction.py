@@ -57,6 +57,7 @@ __all__ = [
     "Dropped",
     "MACHINES",
     "new_branch",
+    "retransmission_times",
     "to_dot",
     "to_mermaid",
     "draw",
@@ -519,12 +520,13 @@ class Transaction:
     def handle_timer(self, now: float) -> list:
         """Fire every timer due at ``now`` (in deadline order) and return the outputs."""
         out: list = []
-        while not self.terminated:
-            due = [(t, name) for name, t in self._deadlines.items() if t <= now]
-            if not due:
+        deadlines = self._deadlines
+        while deadlines and not self.terminated:
+            name = min(deadlines, key=lambda n: (deadlines[n], n))  # ties: by name, deterministic
+            deadline = deadlines[name]
+            if deadline > now:
                 break
-            deadline, name = min(due)
-            del self._deadlines[name]
+            del deadlines[name]
             out += self._on_timer(name, deadline, now)
         return out
 
@@ -827,6 +829,28 @@ class NonInviteServerTransaction(ServerTransaction):
     def _on_timer(self, name: str, deadline: float, now: float) -> list:
         self._go("Timer J", now)
         return [TransactionTerminated(self)]
+
+
+def retransmission_times(method: str = "INVITE", *, reliable: bool = False,
+                         timers: TimerValues = TimerValues()) -> tuple[list[float], float, str]:
+    """What a client transaction does when nobody ever answers: the times it sends the request
+    (first at 0), when it gives up, and which timer ended it. For plots and exercises in
+    notebook 03 (try another T1, or ``reliable=True``)."""
+    request = _build_request(method, "sip:nobody@invalid", [
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:5060;branch={new_branch()}"),
+        ("Max-Forwards", "70"), ("From", "<sip:me@invalid>;tag=1"), ("To", "<sip:nobody@invalid>"),
+        ("Call-ID", "schedule"), ("CSeq", f"1 {method}"),
+    ])
+    cls = InviteClientTransaction if method == "INVITE" else NonInviteClientTransaction
+    tx = cls(request, None, reliable=reliable, timers=timers, now=0.0)
+    sends = [0.0 for o in tx.start(0.0) if isinstance(o, Send)]
+    while (deadline := tx.next_deadline()) is not None:
+        for o in tx.handle_timer(deadline):
+            if isinstance(o, Send):
+                sends.append(deadline)
+            elif isinstance(o, TransactionTimeout):
+                return sends, deadline, o.timer
+    raise AssertionError("a client transaction without answers must time out")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------

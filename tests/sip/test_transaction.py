@@ -698,3 +698,12 @@ def test_server_machines_never_leave_their_table(method, reliable, ops):
     while (deadline := tx.next_deadline()) is not None:
         outputs += tx.handle_timer(max(deadline, now))
     assert tx.terminated and len(of(TransactionTerminated, outputs)) == 1
+
+
+def test_retransmission_times_for_notebooks():
+    from labkit.sip.transaction import retransmission_times
+
+    assert retransmission_times("INVITE") == ([0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5], 32.0, "B")
+    assert retransmission_times("REGISTER", reliable=True) == ([0.0], 32.0, "F")
+    sends, end, timer = retransmission_times("OPTIONS", timers=TimerValues(t1=1.0, t2=2.0))
+    assert sends == [0.0, 1.0, 3.0, 5.0, 7.0] + [9.0 + 2 * i for i in range(28)] and (end, timer) == (64.0, "F")
