@@ -707,3 +707,188 @@ def test_retransmission_times_for_notebooks():
     assert retransmission_times("REGISTER", reliable=True) == ([0.0], 32.0, "F")
     sends, end, timer = retransmission_times("OPTIONS", timers=TimerValues(t1=1.0, t2=2.0))
     assert sends == [0.0, 1.0, 3.0, 5.0, 7.0] + [9.0 + 2 * i for i in range(28)] and (end, timer) == (64.0, "F")
+
+
+# -- interop: real UDP on loopback against SIPp ----------------------------------------------
+
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+SIPP_UAS_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy callee: 180 then 486 (retransmitted until our ACK)">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+  ]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+  ]]></send>
+  <recv request="ACK" />
+</scenario>
+"""
+
+SIPP_UAC_INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller: INVITE (retransmitted), expects 100 and 486, ACKs on the INVITE's branch">
+  <send retrans="500"><![CDATA[
+INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bob@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <recv response="100" />
+  <recv response="486" />
+  <send><![CDATA[
+ACK sip:bob@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <pause milliseconds="300" />
+</scenario>
+"""
+
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="needs SIPp (Debian package sip-tester)")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _drive(layer, sock, done, tu=lambda event, now: [], limit=10.0):
+    """A minimal event loop on the real clock: datagrams in, timers, outputs out (bounded)."""
+    events, started = [], time.monotonic()
+    while not done(events) and time.monotonic() - started < limit:
+        deadline = layer.next_deadline()
+        wait = 0.05 if deadline is None else min(0.05, max(0.001, deadline - time.monotonic()))
+        sock.settimeout(wait)
+        try:
+            data, addr = sock.recvfrom(65535)
+            outputs = layer.receive(parse(data), addr, time.monotonic())
+        except socket.timeout:
+            outputs = []
+        outputs += layer.handle_timer(time.monotonic())
+        outputs += tu(None, time.monotonic())
+        while outputs:
+            o = outputs.pop(0)
+            if isinstance(o, Send):
+                sock.sendto(bytes(o.message), o.destination)
+            else:
+                events.append(o)
+                outputs += tu(o, time.monotonic())
+    return events
+
+
+@pytest.mark.sipp
+@needs_sipp
+def test_sipp_uas_accepts_our_ack_for_486(tmp_path):
+    scenario = tmp_path / "uas_busy.xml"
+    scenario.write_text(SIPP_UAS_BUSY)
+    port = _free_udp_port()
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
+         "-timeout", "15", "-timeout_error"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            local = sock.getsockname()[1]
+            invite = parse(
+                (
+                    f"INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch={new_branch()}\r\n"
+                    "Max-Forwards: 70\r\n"
+                    f"From: <sip:alice@127.0.0.1:{local}>;tag=a1\r\n"
+                    f"To: <sip:bob@127.0.0.1:{port}>\r\n"
+                    "Call-ID: sipp-interop-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+            layer = TransactionLayer()
+            tx, outputs = layer.send_request(invite, ("127.0.0.1", port), time.monotonic())
+            for o in outputs:  # SIPp may not listen yet: Timer A retransmits until it does
+                sock.sendto(bytes(o.message), o.destination)
+            events = _drive(layer, sock, lambda ev: any(isinstance(e, ResponseReceived) and e.response.status == 486
+                                                        for e in ev))
+        statuses = [e.response.status for e in events if isinstance(e, ResponseReceived)]
+        assert statuses == [180, 486] and tx.state is State.COMPLETED
+        _, err = sipp.communicate(timeout=20)
+        assert sipp.returncode == 0, err.decode(errors="replace")
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait()
+
+
+@pytest.mark.sipp
+@needs_sipp
+def test_sipp_uac_retransmissions_absorbed_and_ack_matched(tmp_path):
+    scenario = tmp_path / "uac_invite.xml"
+    scenario.write_text(SIPP_UAC_INVITE)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sipp = subprocess.Popen(
+            ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(_free_udp_port()), "-m", "1",
+             "-nostdin", "-timeout", "15", "-timeout_error", f"127.0.0.1:{port}"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            layer = TransactionLayer(TimerValues(trying_delay=0.7))  # 100 after SIPp's first retransmission
+            pending = {}
+
+            def slow_busy_tu(event, now):
+                # answer 486 only after 0.8 s: SIPp retransmits the INVITE at 0.5 s meanwhile,
+                # and our transaction's own 100 Trying (at 0.7 s) is what SIPp expects first
+                if isinstance(event, RequestReceived) and event.request.method == "INVITE":
+                    pending[event.transaction] = now + 0.8
+                out = []
+                for tx, due in list(pending.items()):
+                    if now >= due:
+                        del pending[tx]
+                        out += layer.respond(tx, tx.request.make_response(486, to_tag="busy1"), now)
+                return out
+
+            def confirmed(events):
+                txs = [e.transaction for e in events if isinstance(e, RequestReceived)]
+                return bool(txs) and txs[0].state in (State.CONFIRMED, State.TERMINATED)
+
+            events = _drive(layer, sock, confirmed, slow_busy_tu)
+            new_requests = [e for e in events if isinstance(e, RequestReceived)]
+            assert len(new_requests) == 1  # SIPp's INVITE retransmission did not start a second call
+            assert [h[2] for h in new_requests[0].transaction.history].count("INVITE") >= 1  # it was absorbed
+            assert new_requests[0].transaction.state is State.CONFIRMED  # SIPp's ACK matched by branch
+            assert not [e for e in events if isinstance(e, (AckReceived, TransactionTimeout))]
+            _, err = sipp.communicate(timeout=20)
+            assert sipp.returncode == 0, err.decode(errors="replace")
+        finally:
+            if sipp.poll() is None:
+                sipp.kill()
+                sipp.wait()
