@@ -1,0 +1,484 @@
+"""The B2BUA's RTP relay: media anchored at the PBX, one socket pair per call leg.
+
+A B2BUA that rewrites SDP so both phones send their media to the PBX (as Asterisk does by
+default, and as Kamailio does with rtpengine beside it) can reach phones behind NAT, keep
+media flowing through a transfer, hold, record or transcode. Per call leg the relay owns
+an RTP socket (even port) and an RTCP socket (the odd port above) on the PBX::
+
+    phone A  <-- RTP/RTCP -->  [leg a: 10000/10001]  relay  [leg b: 10002/10003]  <-- RTP/RTCP -->  phone B
+
+Everything received on leg a goes out of leg b's socket to phone B, and back.
+
+* **Symmetric RTP with latching** (:mod:`labkit.pbx.media.latch`): send to where a phone's
+  packets really come from, not to the (maybe private) SDP address.
+* **Pass-through** when both legs negotiated the same codec: the packet is sent on unchanged,
+  or with only its payload-type byte rewritten when the legs numbered the codec or
+  telephone-event differently (dynamic payload types).
+* **Transcoding** when the codecs differ (:class:`~labkit.pbx.media.transcoder.Transcoder`);
+  RTCP is then terminated at the relay, because its SSRCs and counts describe a stream the
+  other side never sees.
+* **Hold**: a leg's SDP direction (sendonly / recvonly / inactive) stops the held direction.
+* **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording,
+  DTMF listeners); with no tap the cost is one ``is None`` test.
+
+The per-packet path (``RelayLeg.datagram_received``) checks the RTP version and size, compares
+the source with the latched one and calls ``sendto`` on the other leg's transport; no parsing,
+no allocation, no logging. Run it on uvloop (:mod:`labkit.pbx.loop`).
+
+Introduced in notebook 06; measured by ``benchmarks/bench_relay.py``.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Callable
+
+from labkit.codecs import get_codec
+from labkit.codecs.codec import Codec
+
+from .latch import Latch
+from .ports import PortAllocator, PortPair
+from .transcoder import Transcoder
+
+__all__ = ["MediaRelay", "RelayLeg", "LegStats", "DIRECTIONS"]
+
+#: SDP directions (RFC 3264 §5.1) as (the phone sends, the phone receives).
+DIRECTIONS = {
+    "sendrecv": (True, True),
+    "sendonly": (True, False),
+    "recvonly": (False, True),
+    "inactive": (False, False),
+}
+
+Address = tuple
+Tap = Callable[[bytes], None]
+_DROP = 255     # in a payload-type table: no such payload type on the other leg
+_KEEP = object()  # configure(): argument not given
+
+
+@dataclass(frozen=True)
+class LegStats:
+    """Counters of one leg, as seen from the PBX. ``rx_*``: from the phone; ``tx_*``: to it."""
+
+    rx_packets: int
+    rx_bytes: int
+    tx_packets: int
+    tx_bytes: int
+    dropped: int        # valid RTP not forwarded: foreign source, held, unknown payload type
+    malformed: int      # not RTP/RTCP at all (wrong version, too short)
+    foreign: int        # dropped because it came from another address than the latched one
+    rtcp_rx: int
+    rtcp_tx: int
+    send_errors: int
+    source: Address | None   # latched address (None while learning)
+    ssrc: int | None
+    relatches: int
+
+
+class RelayLeg(asyncio.DatagramProtocol):
+    """One leg of a relayed call: the RTP socket toward one phone, and that phone's settings.
+
+    The object is the RTP socket's protocol, so the per-packet path reads its own slots.
+    Configure it with :meth:`configure` (from the phone's SDP) and :meth:`set_direction`.
+    """
+
+    __slots__ = (
+        "name", "relay", "peer", "transport", "rtcp", "latch", "port",
+        "remote", "source", "forward", "rewrite", "tap", "_taps",
+        "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "direction",
+        "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "dropped", "malformed", "foreign",
+        "send_errors", "_closed",
+    )
+
+    def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
+        self.name = name
+        self.relay = relay
+        self.peer: RelayLeg | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.rtcp = _RtcpPort(self)
+        self.latch = Latch(relatch_after)
+        self.port = 0
+        self.remote: Address | None = None      # where packets for this phone go
+        self.source: Address | None = None      # latched source (the fast path compares with it)
+        self.forward = False                    # may packets from this phone go to the peer?
+        self.rewrite: Callable[[bytes], bytes | bytearray | None] | None = None
+        self.tap: Tap | None = None
+        self._taps: list[Tap] = []
+        self.sdp_remote: Address | None = None
+        self.codec: Codec | None = None
+        self.payload_type: int | None = None
+        self.dtmf_payload_type: int | None = None
+        self.direction = "sendrecv"
+        self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = 0
+        self.dropped = self.malformed = self.foreign = self.send_errors = 0
+        self._closed: asyncio.Future | None = None
+
+    # ----------------------------------------------------------------- the per-packet path
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.rx_packets += 1
+        self.rx_bytes += len(data)
+        if len(data) < 12 or data[0] & 0xC0 != 0x80:
+            self.malformed += 1
+            return
+        if addr != self.source and not self._new_source(data, addr):
+            self.dropped += 1
+            return
+        if self.tap is not None:
+            self.tap(data)
+        if not self.forward:
+            self.dropped += 1
+            return
+        if self.rewrite is not None:
+            data = self.rewrite(data)
+            if data is None:
+                self.dropped += 1
+                return
+        peer = self.peer
+        try:
+            peer.transport.sendto(data, peer.remote)
+        except (OSError, ValueError, AttributeError):   # closing, or an unusable address
+            peer.send_errors += 1
+            return
+        peer.tx_packets += 1
+        peer.tx_bytes += len(data)
+
+    def _new_source(self, data: bytes, addr: Address) -> bool:
+        """A valid packet from an address other than the latched one: latch onto it?"""
+        latch = self.latch
+        if latch.source is None and (data[1] & 0x7F) not in (self.payload_type, self.dtmf_payload_type):
+            if self.codec is not None:           # learn only from a negotiated payload type
+                self.foreign += 1
+                return False
+        accepted = self.rx_packets - self.malformed - self.foreign
+        was = latch.source
+        if latch.offer(addr, int.from_bytes(data[8:12], "big"), self.relay.clock(), accepted):
+            self.source = self.remote = addr
+            self.rtcp.source = None              # RTCP re-learns from the new source
+            self.relay._update_forwarding()
+            self.relay._publish("media.relatched" if was is not None else "media.latched",
+                                leg=self.name, address=addr, ssrc=latch.ssrc)
+            return True
+        self.foreign += 1
+        return False
+
+    # --------------------------------------------------------------------- asyncio hooks
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def error_received(self, exc: Exception) -> None:
+        self.send_errors += 1          # ICMP port unreachable from a phone that went away
+
+    def connection_lost(self, exc) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    # ----------------------------------------------------------------------- configuration
+
+    def configure(self, remote: Address | None = None, codec: Codec | str | None = None,
+                  payload_type: int | None = None, dtmf_payload_type: int | None | object = _KEEP,
+                  rtcp_remote: Address | None = None, direction: str | None = None) -> None:
+        """Apply what this leg's phone put in SDP: media address, codec, payload types, direction.
+
+        ``remote`` is the SDP ``c=``/``m=`` address; replies go there until the phone's own
+        packets latch its real address. A *changed* address (re-INVITE) re-learns.
+        ``codec=None`` relays whatever comes, unchanged. ``rtcp_remote`` defaults to the RTP
+        port + 1 (or ``a=rtcp``, RFC 3605, when the caller passes it). Arguments left out
+        keep their value; ``dtmf_payload_type=None`` means no telephone-event on this leg.
+        """
+        if remote is not None:
+            remote = _check_address(remote, "remote")
+            if remote != self.sdp_remote:
+                self.latch.reset()
+                self.source = None
+                self.rtcp.source = None
+            self.sdp_remote = remote
+            self.remote = self.source or remote
+            self.rtcp.sdp_remote = (_check_address(rtcp_remote, "rtcp_remote") if rtcp_remote
+                                    else (remote[0], remote[1] + 1, *remote[2:]))
+            self.rtcp.remote = self.rtcp.source or self.rtcp.sdp_remote
+            self.latch.arm()
+        if codec is not None:
+            self.codec = get_codec(codec)
+            if payload_type is None:
+                payload_type = self.codec.payload_type
+            if payload_type is None:
+                raise ValueError(f"{self.codec.name} has no static payload type: pass payload_type "
+                                 "(the number from the SDP a=rtpmap line)")
+        if dtmf_payload_type is _KEEP:
+            dtmf_payload_type = self.dtmf_payload_type
+        for name, pt in (("payload_type", payload_type), ("dtmf_payload_type", dtmf_payload_type)):
+            if pt is not None and (isinstance(pt, bool) or not isinstance(pt, int) or not 0 <= pt <= 127):
+                raise ValueError(f"{name} must be an RTP payload type 0..127, got {pt!r}")
+        if payload_type is not None:
+            self.payload_type = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        if direction is not None:
+            self._set_direction(direction)
+        self.relay._plan()
+
+    def set_direction(self, direction: str) -> None:
+        """Hold and resume: the direction this leg's phone asked for in SDP."""
+        self._set_direction(direction)
+        self.relay._update_forwarding()
+
+    def _set_direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown SDP direction {direction!r}; known: {', '.join(DIRECTIONS)}")
+        self.direction = direction
+
+    def _set_taps(self, taps: list[Tap]) -> None:
+        self._taps = taps
+        if not taps:
+            self.tap = None
+        elif len(taps) == 1:
+            self.tap = taps[0]
+        else:
+            frozen = tuple(taps)
+
+            def fan_out(data: bytes) -> None:
+                for tap in frozen:
+                    tap(data)
+            self.tap = fan_out
+
+    @property
+    def local(self) -> Address:
+        """The PBX address and RTP port to write in the SDP sent to this leg's phone."""
+        return (self.relay.ports.bind, self.port)
+
+    def stats(self) -> LegStats:
+        r = self.rtcp
+        return LegStats(self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.dropped,
+                        self.malformed + r.malformed, self.foreign, r.rx_packets, r.tx_packets,
+                        self.send_errors, self.latch.source, self.latch.ssrc, self.latch.relatches)
+
+    def __repr__(self) -> str:
+        codec = f"{self.codec.name}/{self.payload_type}" if self.codec else "any codec"
+        return f"<RelayLeg {self.name} :{self.port} -> {self.remote} {codec} {self.direction}>"
+
+
+class _RtcpPort(asyncio.DatagramProtocol):
+    """The odd-port RTCP socket of a leg: relayed to the peer's RTCP, latched like RTP."""
+
+    __slots__ = ("leg", "transport", "source", "remote", "sdp_remote", "forward",
+                 "rx_packets", "tx_packets", "malformed", "_closed")
+
+    def __init__(self, leg: RelayLeg):
+        self.leg = leg
+        self.transport = None
+        self.source = self.remote = self.sdp_remote = None
+        self.forward = False
+        self.rx_packets = self.tx_packets = self.malformed = 0
+        self._closed: asyncio.Future | None = None
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.rx_packets += 1
+        if len(data) < 8 or data[0] & 0xC0 != 0x80 or not 192 <= data[1] <= 223:
+            self.malformed += 1
+            return
+        leg = self.leg
+        if addr != self.source:
+            if not leg.latch.armed or self.source is not None:
+                leg.dropped += 1                 # strict source once learned
+                return
+            self.source = self.remote = addr
+        if not self.forward:
+            return                               # terminated here (transcoding) or no peer yet
+        peer = leg.peer.rtcp
+        try:
+            peer.transport.sendto(data, peer.remote)
+        except (OSError, ValueError, AttributeError):
+            leg.peer.send_errors += 1
+            return
+        peer.tx_packets += 1
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def error_received(self, exc: Exception) -> None:
+        self.leg.send_errors += 1
+
+    def connection_lost(self, exc) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+
+def _check_address(address, what: str) -> Address:
+    if (not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str)
+            or isinstance(address[1], bool) or not isinstance(address[1], int)
+            or not 0 < address[1] < 65535):
+        raise ValueError(f"{what} must be a (host, port) tuple with port 1..65534, got {address!r}")
+    return address
+
+
+def _pt_remapper(table: bytes) -> Callable[[bytes], bytes | bytearray | None]:
+    """Rewrite only the payload-type byte, by ``table`` (255: drop)."""
+    def remap(data: bytes):
+        second = data[1]
+        pt = second & 0x7F
+        new = table[pt]
+        if new == pt:
+            return data
+        if new == _DROP:
+            return None
+        out = bytearray(data)
+        out[1] = (second & 0x80) | new
+        return out
+    return remap
+
+
+class MediaRelay:
+    """Media of one call through the PBX: two :class:`RelayLeg`\\ s, ``a`` and ``b``.
+
+    ::
+
+        relay = await MediaRelay(ports).open()
+        relay.a.configure(remote=("192.168.1.20", 4000), codec="pcmu", dtmf_payload_type=101)
+        relay.b.configure(remote=("10.0.0.7", 5004), codec="pcma", dtmf_payload_type=96)
+        # SDP to phone A names relay.a.local, SDP to phone B names relay.b.local
+        relay.a.set_direction("sendonly")        # A put the call on hold
+        await relay.close()                      # sockets closed, ports back in the pool
+
+    Must be used from the loop it was opened on. ``events`` (a :class:`labkit.events.EventBus`)
+    receives ``media.latched`` / ``media.relatched``; ``clock`` (default: the loop's) is what
+    the latching silence timer reads.
+    """
+
+    def __init__(self, ports: PortAllocator, *, relatch_after: float = 0.5, events=None,
+                 clock: Callable[[], float] | None = None, name: str = ""):
+        self.ports = ports
+        self.name = name
+        self.events = events
+        self.a = RelayLeg("a", self, relatch_after)
+        self.b = RelayLeg("b", self, relatch_after)
+        self.a.peer, self.b.peer = self.b, self.a
+        self.clock = clock or (lambda: 0.0)
+        self._clock_given = clock is not None
+        self._pairs: list[PortPair] = []
+        self._transports: list[tuple[asyncio.BaseTransport, asyncio.Future]] = []
+        self._transcoders: dict[str, Transcoder] = {}
+        self.modes = {"a->b": "pass", "b->a": "pass"}
+        self.state = "new"
+
+    async def open(self) -> "MediaRelay":
+        """Bind a port pair per leg and start receiving."""
+        if self.state != "new":
+            raise RuntimeError(f"MediaRelay.open() on a relay that is {self.state}")
+        loop = asyncio.get_running_loop()
+        if not self._clock_given:
+            self.clock = loop.time
+        self.state = "opening"
+        try:
+            for leg in (self.a, self.b):
+                pair = self.ports.allocate()
+                self._pairs.append(pair)
+                leg.port = pair.port
+                for protocol, sock in ((leg, pair.rtp), (leg.rtcp, pair.rtcp)):
+                    protocol._closed = loop.create_future()
+                    transport, _ = await loop.create_datagram_endpoint(lambda p=protocol: p, sock=sock)
+                    self._transports.append((transport, protocol._closed))
+        except BaseException:
+            await self.close()
+            raise
+        self.state = "open"
+        self._update_forwarding()
+        return self
+
+    async def close(self) -> None:
+        """Stop relaying, close all four sockets and give the ports back. Idempotent."""
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self._update_forwarding()
+        transports, self._transports = self._transports, []
+        for transport, _ in transports:
+            transport.close()
+        for _, closed in transports:
+            await closed
+        pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            self.ports.release(pair)
+
+    async def __aenter__(self) -> "MediaRelay":
+        return await self.open()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------------------- planning
+
+    def _plan(self) -> None:
+        """Choose pass-through, payload-type remap or transcoding for each direction."""
+        for src, dst, key in ((self.a, self.b, "a->b"), (self.b, self.a, "b->a")):
+            src.rewrite, mode = None, "pass"
+            if src.codec is not None and dst.codec is not None:
+                if src.codec.name == dst.codec.name:
+                    table = bytearray(range(128))
+                    table[src.payload_type] = dst.payload_type
+                    if src.dtmf_payload_type is not None:
+                        table[src.dtmf_payload_type] = (_DROP if dst.dtmf_payload_type is None
+                                                        else dst.dtmf_payload_type)
+                    if table != bytearray(range(128)):
+                        src.rewrite, mode = _pt_remapper(bytes(table)), "remap"
+                    self._transcoders.pop(key, None)
+                else:
+                    params = (src.codec.name, src.payload_type, dst.codec.name, dst.payload_type,
+                              src.dtmf_payload_type, dst.dtmf_payload_type)
+                    tc = self._transcoders.get(key)
+                    if tc is None or (tc.in_codec.name, tc.in_pt, tc.out_codec.name, tc.out_pt,
+                                      tc.in_dtmf_pt, tc.out_dtmf_pt) != params:
+                        tc = self._transcoders[key] = Transcoder(
+                            src.codec, src.payload_type, dst.codec, dst.payload_type,
+                            src.dtmf_payload_type, dst.dtmf_payload_type)
+                    src.rewrite = tc.convert
+                    mode = f"transcode {src.codec.name}->{dst.codec.name}"
+            self.modes[key] = mode
+        self._update_forwarding()
+
+    def _update_forwarding(self) -> None:
+        open_ = self.state == "open"
+        for src, dst in ((self.a, self.b), (self.b, self.a)):
+            sends = DIRECTIONS[src.direction][0]
+            receives = DIRECTIONS[dst.direction][1]
+            src.forward = open_ and sends and receives and dst.remote is not None
+            terminate = self.modes["a->b" if src is self.a else "b->a"].startswith("transcode")
+            src.rtcp.forward = open_ and not terminate and dst.rtcp.remote is not None
+
+    # --------------------------------------------------------------------------- features
+
+    def add_tap(self, leg: str, tap: Tap) -> Callable[[], None]:
+        """Call ``tap(packet_bytes)`` for every RTP packet accepted from leg ``'a'`` or ``'b'``
+        (before any rewrite; also while held). Returns a function that removes the tap.
+        Taps run on the loop, per packet: keep them short (copy, enqueue)."""
+        target = self._leg(leg)
+        target._set_taps([*target._taps, tap])
+
+        def remove() -> None:
+            taps = list(target._taps)
+            if tap in taps:
+                taps.remove(tap)
+                target._set_taps(taps)
+        return remove
+
+    def _leg(self, name: str) -> RelayLeg:
+        if name == "a":
+            return self.a
+        if name == "b":
+            return self.b
+        raise ValueError(f"a relay has legs 'a' and 'b', not {name!r}")
+
+    def transcoder(self, direction: str) -> Transcoder | None:
+        """The transcoder of ``'a->b'`` or ``'b->a'`` (None when passing through)."""
+        return self._transcoders.get(direction)
+
+    def stats(self) -> dict[str, LegStats]:
+        return {"a": self.a.stats(), "b": self.b.stats()}
+
+    def _publish(self, kind: str, **data) -> None:
+        if self.events is not None:
+            self.events.publish(kind, relay=self.name, **data)
+
+    def __repr__(self) -> str:
+        return (f"<MediaRelay {self.name or id(self):} {self.state} a=:{self.a.port} b=:{self.b.port} "
+                f"{self.modes['a->b']} / {self.modes['b->a']}>")
