@@ -434,3 +434,19 @@ def test_request_uri_check_uses_sip_uri_equivalence():
     value = answer(server, "alice", "wonderland", uri="not a uri")
     result = server.verify(value, "REGISTER", 0.0, request_uri="sip:lab.example")
     assert result.status == 400 and result.reason == "digest uri does not match Request-URI"
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_server_accepts_answers_from_an_independent_client(which):
+    """requests' HTTPDigestAuth (a separate implementation of RFC 7616) as the client."""
+    requests_auth = pytest.importorskip("requests.auth")
+    server = make_server()
+    challenge = DigestChallenge.parse(server.challenges(0.0)[which])
+    client = requests_auth.HTTPDigestAuth("alice", "wonderland")
+    client.init_per_thread_state()
+    client._thread_local.chal = {"realm": challenge.realm, "nonce": challenge.nonce,
+                                 "algorithm": challenge.algorithm, "qop": ",".join(challenge.qop)}
+    value = client.build_digest_header("GET", "http://lab.example/dir/index.html")
+    result = server.verify(value, "GET", 1.0, request_uri="/dir/index.html")
+    assert result.ok, result.reason
+    assert not server.verify(value.replace('username="alice"', 'username="alicf"'), "GET", 1.0).ok
