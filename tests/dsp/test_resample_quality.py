@@ -59,13 +59,13 @@ def test_snr_known_values():
 
 def test_segmental_snr_weights_quiet_frames_equally():
     loud = np.full(160, 10000.0)
-    quiet = np.full(160, 100.0)
+    quiet = np.full(160, 300.0)      # -40.8 dBFS: quiet, not silent
     ref = np.concatenate([loud, quiet])
     deg = ref + 10.0                          # same absolute error everywhere
     overall = quality.snr_db(ref, deg)
     seg = quality.segmental_snr_db(ref, deg, 8000)
-    assert overall == pytest.approx(10 * np.log10((1e8 + 1e4) / 200))   # the loud frame rules
-    assert seg == pytest.approx((35.0 + 20.0) / 2)       # 60 dB clamped to 35, plus 20 dB
+    assert overall == pytest.approx(10 * np.log10((1e8 + 9e4) / 200))   # the loud frame rules
+    assert seg == pytest.approx((35.0 + 10 * np.log10(9e4 / 100)) / 2)   # 60 dB clamped to 35
     with pytest.raises(ValueError, match="silent in every frame"):
         quality.segmental_snr_db(np.zeros(320), np.zeros(320))
 
