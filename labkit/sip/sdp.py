@@ -316,10 +316,14 @@ class SessionDescription(_Attributes):
                 elif kind == "s" and media is None:
                     sd.name = value
                 elif kind == "t" and media is None:
-                    start, stop = value.split()
-                    sd.times.append(Timing(int(start), int(stop)))
+                    times = value.split()
+                    if len(times) != 2 or not all(t.isdigit() for t in times):
+                        raise ValueError("want: t=<start> <stop> (NTP seconds)")
+                    sd.times.append(Timing(int(times[0]), int(times[1])))
                 elif kind == "b":
                     btype, _, bw = value.partition(":")
+                    if not btype or not bw.isdigit():
+                        raise ValueError("want: b=<type>:<kbit/s>")
                     target.bandwidths.append((btype, int(bw)))
                 elif kind == "i":
                     target.info = value
