@@ -58,11 +58,13 @@ class JitterBuffer:
         initial_delay: float = 0.060,
         min_delay: float = 0.0,
         max_delay: float = 1.0,
-        quantile: float = 0.98,
-        window: float = 3.0,
-        drop_interval: int = 5,
+        quantile: float = 0.99,
+        window: float = 10.0,
+        short_window: float = 1.0,
+        short_quantile: float = 0.9,
+        drop_interval: int = 2,
         capacity: int = 500,
-        margin: float = 0.0,
+        margin: float = 0.010,
         insert_threshold: float = 0.25,
         drop_threshold: float = 1.25,
     ) -> None:
@@ -79,6 +81,8 @@ class JitterBuffer:
         self.max_delay = max_delay
         self.quantile = quantile
         self.window = window
+        self.short_window = short_window
+        self.short_quantile = short_quantile
         self.drop_interval = drop_interval
         self.capacity = capacity
         self.margin = margin
@@ -107,8 +111,10 @@ class JitterBuffer:
         self._ext_seq: int | None = None
         self._played_seqs: deque[int] = deque(maxlen=128)
         self._played_set: set[int] = set()
-        self._history: deque[tuple[float, float]] = deque()  # (arrival, rel)
+        self._history: deque[list] = deque()  # (arrival, rel, in a burst)
+        self._group: list[list] = []  # history entries that arrived together
         self._target: float | None = None
+        self._base: float | None = None
         self._dirty = True
         self.play_ts: int | None = None  # extended timestamp of the next slot to play
         self._since_drop = 0
@@ -168,32 +174,63 @@ class JitterBuffer:
         rel = arrival - ext_ts / self.clock_rate
         if self._fixed_base is None:
             self._fixed_base = rel
-        self._history.append((arrival, rel))
+        # Three or more packets landing within a quarter frame of each other, although sent
+        # frames apart, are a queue draining after a delay spike. The hold-when-empty rule
+        # already saves such packets, so the long-term estimate leaves them out; otherwise one
+        # spike would keep the delay high for the whole window. (A reordered packet arrives
+        # alone, so it still counts.)
+        entry = [arrival, rel, False]
+        if self._group and arrival - self._group[0][0] < self.frame_duration / 4:
+            self._group.append(entry)
+            if len(self._group) >= 3:
+                for member in self._group:
+                    member[2] = True
+        else:
+            self._group = [entry]
+        self._history.append(entry)
         while self._history and self._history[0][0] < arrival - self.window:
             self._history.popleft()
         self._dirty = True
 
     # --- delay estimate ------------------------------------------------------------------
+    def _estimate(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if not self._history:
+            self._base, self._target = None, self.initial_delay
+            return
+        arrivals = np.fromiter((a for a, _, _ in self._history), float, len(self._history))
+        rel = np.fromiter((r for _, r, _ in self._history), float, len(self._history))
+        steady = np.fromiter((not b for _, _, b in self._history), bool, len(self._history))
+        self._base = float(rel.min())
+        if len(rel) < 10:
+            self._target = self.initial_delay
+            return
+        spread = rel - self._base
+        long_term = float(np.quantile(spread[steady], self.quantile)) if steady.any() else 0.0
+        recent = spread[arrivals >= arrivals[-1] - self.short_window]
+        short_term = float(np.quantile(recent, self.short_quantile)) if len(recent) else 0.0
+        target = max(long_term, short_term) + self.margin
+        if len(rel) < 50:  # the first second: too few samples to trust below the initial delay
+            target = max(target, self.initial_delay)
+        self._target = min(self.max_delay, max(self.min_delay, target))
+
     @property
     def base(self) -> float | None:
         """Fastest relative delay in the window (fixed buffer: the first packet's)."""
         if not self.adaptive:
             return self._fixed_base
-        return min(r for _, r in self._history) if self._history else None
+        self._estimate()
+        return self._base
 
     @property
     def target_delay(self) -> float:
-        """How long after the fastest possible arrival a frame is played (seconds)."""
+        """How long after the fastest possible arrival a frame is played (seconds): the larger
+        of a high quantile over the long window and the largest delay of the last second."""
         if not self.adaptive:
             return self.initial_delay
-        if self._dirty:
-            if len(self._history) < 10:
-                self._target = self.initial_delay
-            else:
-                rel = np.fromiter((r for _, r in self._history), float, len(self._history))
-                spread = float(np.quantile(rel - rel.min(), self.quantile))
-                self._target = min(self.max_delay, max(self.min_delay, spread + self.margin))
-            self._dirty = False
+        self._estimate()
         return self._target
 
     def _due_ts(self, now: float) -> float:
