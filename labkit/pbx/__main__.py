@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from .config import ConfigError, load
+from .config import ConfigError, load, load_plan
 from .server import PBX
 
 
@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         config.data_dir = Path(args.data_dir).expanduser()
     if args.list:
         return list_registrations(config)
+    try:
+        load_plan(config)
+    except ConfigError as exc:
+        print(f"labkit.pbx: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(run(PBX(config)))
     except OSError as exc:

@@ -58,7 +58,10 @@ class Config:
     rtp_port_min: int = 10000
     rtp_port_max: int = 20000
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    dialplan: Path | None = None          # extensions.conf; None = the embedded sample
+    plan: Any = None                      # the loaded, checked dialplan (see load_plan)
     raw: dict[str, Any] = field(default_factory=dict)
+    raw_text: str = ""
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -67,6 +70,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "security": {"max_failures": int, "window": (int, float), "ban_seconds": (int, float), "nonce_lifetime": (int, float),
                  "digest_algorithms": list},
     "rtp": {"bind": str, "port_min": int, "port_max": int},
+    "dialplan": {"file": str},
 }
 _ENDPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
     "password": str, "ha1_md5": str, "ha1_sha256": str, "context": str, "callerid": str,
@@ -118,7 +122,7 @@ def loads(text: str, source: str = "<string>") -> Config:
         line = _line_of(text, section, key)
         return ConfigError(f"{source}:{line}: {message}" if line else f"{source}: {message}")
 
-    cfg = Config(source=source, raw=data)
+    cfg = Config(source=source, raw=data, raw_text=text)
     for section, value in data.items():
         if section == "endpoints":
             continue
@@ -171,6 +175,11 @@ def loads(text: str, source: str = "<string>") -> Config:
     if not 1024 <= cfg.rtp_port_min < cfg.rtp_port_max <= 65535:
         raise fail("rtp: need 1024 <= port_min < port_max <= 65535", "rtp")
 
+    dialplan = data.get("dialplan", {})
+    if "file" in dialplan:
+        base = Path(source).parent if source not in (DEFAULT_NAME, "<string>") else Path(".")
+        cfg.dialplan = (base / Path(dialplan["file"]).expanduser()).resolve()
+
     endpoints = data.get("endpoints", {})
     if not isinstance(endpoints, dict):
         raise fail("endpoints must be a table of [endpoints.NAME] sections", "endpoints")
@@ -202,3 +211,25 @@ def _check_keys(table: Any, schema: dict, section: str, fail) -> None:
         if isinstance(value, bool) or not isinstance(value, want):
             names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
             raise fail(f"{section}.{key}: expected {names}, got {type(value).__name__} {value!r}", section, key)
+
+
+def load_plan(cfg: Config):
+    """Read and check the dialplan, and that every endpoint's context exists in it.
+
+    Errors come back as one ConfigError listing each problem as `file:line: message`.
+    """
+    from ..dialplan import DEFAULT_DIALPLAN, check
+
+    path = cfg.dialplan or DEFAULT_DIALPLAN
+    report = check(path)
+    problems = [str(e) for e in report.errors]
+    if report.plan is not None:
+        for name, ep in cfg.endpoints.items():
+            if ep.context not in report.plan.contexts:
+                line = _line_of(cfg.raw_text, f"endpoints.{name}", "context") if cfg.raw_text else None
+                where = f"{cfg.source}:{line}" if line else cfg.source
+                problems.append(f"{where}: endpoints.{name}: context [{ep.context}] is not in {path}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    cfg.plan = report.plan
+    return report.plan

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 from ..events import EventBus
 from ..sip.endpoint import ServerRequest, SipEndpoint
 from .auth import Authenticator
-from .config import Config, load
+from .callmedia import CallMedia
+from .calls import CallManager
+from .config import Config, load, load_plan
 from .location import LocationService
 from .registrar import Registrar
 
@@ -23,6 +26,7 @@ log = logging.getLogger("labkit.pbx")
 ACCEPT = "application/sdp"
 SUPPORTED = "path, outbound"
 DB_NAME = "labkit.sqlite"
+SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"   # prompts made by the project
 
 Handler = Callable[[ServerRequest], None]
 
@@ -33,7 +37,9 @@ class PBX:
         self.config = config or load()
         self.bus = bus or EventBus()
         self.wall_clock = wall_clock
-        self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent)
+        self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent,
+                                    on_ack=self.on_ack, on_stray_response=self.on_stray_response)
+        self.calls: CallManager | None = None
         self.location: LocationService | None = None
         self.auth = Authenticator(self.config, bus=self.bus)
         self.registrar: Registrar | None = None
@@ -54,6 +60,12 @@ class PBX:
         self.location = LocationService(cfg.data_dir / DB_NAME, clock=self.wall_clock)
         self.registrar = Registrar(cfg, self.location, clock=self.wall_clock, bus=self.bus)
         self.handlers["REGISTER"] = self.on_register
+        plan = cfg.plan or load_plan(cfg)
+        media = CallMedia(cfg, bus=self.bus, sound_dirs=[cfg.data_dir / "sounds", SOUNDS])
+        self.calls = CallManager(self, plan, media, clock=self.wall_clock)
+        self.handlers.update({"INVITE": self.calls.on_invite, "BYE": self.calls.on_bye,
+                              "CANCEL": self.calls.on_cancel, "INFO": self.calls.on_in_dialog,
+                              "UPDATE": self.calls.on_in_dialog})
         self.address = await self.endpoint.listen(cfg.bind, cfg.port, cfg.transports)
         self._wake = asyncio.Event()
         self.bus.subscribe(lambda _event: self._wake.set(), "registrar.bound")
@@ -65,6 +77,8 @@ class PBX:
         if self._housekeeping:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
+        if self.calls:
+            await self.calls.close()
         await self.endpoint.close()
         if self.location:
             self.location.close()
@@ -91,6 +105,14 @@ class PBX:
             incoming.reply(501, "Not Implemented", [("Allow", self.allow)])
             return
         handler(incoming)
+
+    def on_ack(self, request, peer) -> None:
+        if self.calls:
+            self.calls.on_ack(request, peer)
+
+    def on_stray_response(self, response, peer) -> None:
+        if self.calls:
+            self.calls.on_stray_response(response, peer)
 
     def on_options(self, incoming: ServerRequest) -> None:
         """RFC 3261 §11: say what we can do."""

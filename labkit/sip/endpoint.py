@@ -183,20 +183,30 @@ class SipEndpoint:
             return
         self._execute(self.transactions.respond(incoming.transaction, response, self.now()))
 
-    async def request(self, request: Request, peer: Peer,
-                      on_provisional: Callable[[Response], None] | None = None) -> Response:
-        """Send `request` in a client transaction; return its final response (408 on timeout)."""
+    async def start_request(self, request: Request, peer: Peer,
+                            on_provisional: Callable[[Response], None] | None = None
+                            ) -> tuple[ClientTransaction, asyncio.Future]:
+        """Send `request` in a client transaction; returns it and a future of the final response
+        (a synthetic 408 on timeout), so the caller can CANCEL an INVITE meanwhile."""
         self._loop = self._loop or asyncio.get_running_loop()
-        if peer.transport == "tcp" and peer.connection is None:
+        if peer.transport != "udp" and peer.connection is None:
             peer = await self.transport.connect(peer)
         tx, outputs = self.transactions.send_request(request, peer, self.now(), reliable=peer.transport != "udp")
         future = self._loop.create_future()
         self._pending[tx.id] = (future, on_provisional)
+        future.add_done_callback(lambda _f, key=tx.id: self._pending.pop(key, None))
         self._execute(outputs)
-        try:
-            return await future
-        finally:
-            self._pending.pop(tx.id, None)
+        return tx, future
+
+    async def request(self, request: Request, peer: Peer,
+                      on_provisional: Callable[[Response], None] | None = None) -> Response:
+        """Send `request` in a client transaction; return its final response (408 on timeout)."""
+        _, future = await self.start_request(request, peer, on_provisional)
+        return await future
+
+    def cancel(self, transaction: ClientTransaction) -> None:
+        """CANCEL a pending INVITE (sent once the INVITE has had a provisional response)."""
+        self._execute(self.transactions.cancel(transaction, self.now()))
 
     def _resolve(self, tx: ClientTransaction, response: Response) -> None:
         entry = self._pending.get(tx.id)

@@ -1,0 +1,179 @@
+"""Calls through the B2BUA over loopback: two softphones, the dialplan, the media relay."""
+import asyncio
+
+import numpy as np
+import pytest
+
+from labkit.dsp.tones import sine
+from labkit.lab import serve
+from labkit.lab.softphone import Softphone
+from labkit.pbx.config import loads
+from labkit.pbx.server import PBX
+
+CONFIG = """
+[server]
+port = 0
+[rtp]
+port_min = 31000
+port_max = 31999
+[endpoints.100]
+password = "pw100"
+context = "internal"
+callerid = "Alice <100>"
+[endpoints.101]
+password = "pw101"
+context = "internal"
+[endpoints.102]
+password = "pw102"
+context = "internal"
+"""
+
+
+@pytest.fixture
+def pbx(tmp_path):
+    cfg = loads(CONFIG)
+    cfg.data_dir = tmp_path
+    with serve(PBX(cfg)) as srv:
+        yield srv
+        # nothing left behind once every call has ended
+        assert srv.call(lambda: srv.server.calls.media.ports.in_use) == 0
+        assert srv.call(lambda: len(srv.server.calls.active)) == 0
+
+
+def run(pbx, scenario, timeout=20):
+    async def go():
+        return await asyncio.wait_for(scenario(), timeout)
+    return pbx.call(go, timeout=timeout + 5)
+
+
+async def phones(pbx, *specs):
+    out = []
+    for user, kw in specs:
+        p = Softphone(user, f"pw{user}", **kw)
+        await p.start()
+        reg = await p.register(pbx.address, expires=300)
+        assert reg.ok, reg.response
+        out.append(p)
+    return out
+
+
+async def settle(pbx, seconds=0.3):
+    """Let BYEs and relay closing finish before the fixture checks for leaks."""
+    for _ in range(int(seconds / 0.05)):
+        if not pbx.server.calls.active and pbx.server.calls.media.ports.in_use == 0:
+            return
+        await asyncio.sleep(0.05)
+
+
+def test_call_between_two_phones_relays_audio_both_ways_and_bye_ends_both(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {}), ("101", {"echo": True}))
+        call = await alice.call(pbx.address, "101")
+        assert call.status == 200
+        incoming = await bob.incoming_calls.get()
+        await incoming.answered.wait()
+        tone = sine(440, 1.0, rate=8000, level_dbfs=-12)
+        sent = await call.send_audio(tone)
+        await asyncio.sleep(0.2)
+        # Bob got Alice's audio from the PBX relay, not from Alice directly...
+        assert len(incoming.received) >= sent - 2
+        pbx_host, _ = pbx.address
+        assert all(addr[0] == pbx_host and addr[1] != alice.address[1] for addr in incoming.rtp_sources)
+        assert call.media.remote_port != incoming.rtp.transport.get_extra_info("sockname")[1]
+        # ...and Bob's echo came back to Alice through the relay
+        assert len(call.received) >= sent - 4
+        heard = call.received_audio()
+        assert np.corrcoef(heard[:4000].astype(float), tone[:4000].astype(float))[0, 1] > 0.99
+        response = await call.hangup()
+        assert response.status == 200
+        await asyncio.wait_for(incoming.ended.wait(), 3)
+        assert incoming.remote_hangup
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_callee_hangs_up_first(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {}), ("101", {}))
+        call = await alice.call(pbx.address, "101")
+        incoming = await bob.incoming_calls.get()
+        await incoming.answered.wait()
+        await asyncio.sleep(0.1)
+        assert (await incoming.hangup()).status == 200
+        await asyncio.wait_for(call.ended.wait(), 3)
+        assert call.remote_hangup
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_busy_callee_gives_486_to_the_caller(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {}), ("101", {"answer": "busy"}))
+        call = await alice.call(pbx.address, "101")
+        assert call.status == 486
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_cancel_before_answer_gives_487_and_stops_the_ringing(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {}), ("101", {"answer": "ring"}))
+        task = asyncio.ensure_future(alice.call(pbx.address, "101"))
+        incoming = await bob.incoming_calls.get()
+        await asyncio.sleep(0.2)
+        [call] = list(alice.calls.values())
+        await call.hangup()          # CANCEL
+        await task
+        assert call.status == 487
+        await asyncio.wait_for(incoming.ended.wait(), 3)   # the PBX cancelled Bob's leg too
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_echo_test_600(pbx):
+    async def scenario():
+        [alice] = await phones(pbx, ("100", {}))
+        call = await alice.call(pbx.address, "600")
+        assert call.status == 200
+        await asyncio.sleep(0.3)
+        before = len(call.received)
+        sent = await call.send_audio(sine(300, 0.6, level_dbfs=-15))
+        await asyncio.sleep(0.2)
+        assert len(call.received) - before >= sent - 3
+        await call.hangup()
+        await settle(pbx)
+        await alice.stop()
+    run(pbx, scenario)
+
+
+def test_unregistered_callee_does_not_ring_anyone(pbx):
+    async def scenario():
+        [alice] = await phones(pbx, ("100", {}))
+        call = await alice.call(pbx.address, "102")   # 102 exists but is not registered
+        # the sample dialplan plays "unavailable" and then signals congestion
+        if call.status == 200:
+            await asyncio.wait_for(call.ended.wait(), 15)
+            assert call.remote_hangup
+        else:
+            assert call.status == 503
+        await settle(pbx)
+        await alice.stop()
+    run(pbx, scenario, timeout=30)
+
+
+def test_unauthenticated_invite_never_reaches_the_dialplan(pbx):
+    async def scenario():
+        mallory = Softphone("100", "wrong-password")
+        await mallory.start()
+        call = await mallory.call(pbx.address, "600")
+        assert call.status == 401
+        await mallory.stop()
+    run(pbx, scenario)
