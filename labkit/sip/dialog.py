@@ -404,18 +404,19 @@ class Dialog:
         if method == "BYE" and self.role == "uas" and self.state is DialogState.EARLY:
             raise DialogError("the callee must not send BYE on an early dialog (RFC 3261 §15); "
                               "answer the INVITE with a final response instead")
-        seq = self._advance_seq()
-        return self._build(method, seq, headers, body, content_type)
+        seq = self._next_local_seq()
+        request = self._build(method, seq, headers, body, content_type)
+        self.local_seq = seq   # only a request actually built uses up a number
+        return request
 
-    def _advance_seq(self) -> int:
+    def _next_local_seq(self) -> int:
         if self.local_seq is None:  # the callee's first request: pick a start (§12.2.1.1)
-            start = self.first_local_seq
-            self.local_seq = start if start is not None else secrets.randbelow(2 ** 31)
-        else:
-            if self.local_seq >= _MAX_CSEQ:
-                raise DialogError("local CSeq would pass 2**32-1")
-            self.local_seq += 1
-        return self.local_seq
+            if self.first_local_seq is None:
+                self.first_local_seq = secrets.randbelow(2 ** 31)
+            return self.first_local_seq
+        if self.local_seq >= _MAX_CSEQ:
+            raise DialogError("local CSeq would pass 2**32-1")
+        return self.local_seq + 1
 
     def create_ack(self, invite_cseq: int | object, body: bytes | str = b"",
                    content_type: str | None = None,

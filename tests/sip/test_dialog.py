@@ -1,0 +1,511 @@
+"""SIP dialogs (RFC 3261 §12): creation on both sides, route sets, CSeq rules, target refresh,
+forking, ACK for 2xx — with exact assertions on the messages built.  No sockets: messages go
+"over the wire" as bytes through parse(), and once through the real transaction layer."""
+
+import re
+
+import pytest
+
+from labkit.sip import ParseError, parse
+from labkit.sip.dialog import (
+    TRANSITIONS,
+    Dialog,
+    DialogError,
+    DialogId,
+    DialogSet,
+    DialogState,
+    DialogTable,
+    build_invite,
+    make_request,
+    new_call_id,
+    new_tag,
+    to_mermaid,
+)
+from labkit.sip.transaction import (
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    TimerValues,
+    TransactionLayer,
+)
+
+BRANCH_RE = re.compile(r"branch=z9hG4bK[0-9a-f]{20}")
+
+
+def wire(msg):
+    """Send a message over the 'wire': serialise and parse again, as the peer would see it."""
+    return parse(bytes(msg))
+
+
+def text(msg) -> str:
+    """The message as text with its random branch replaced, for exact comparisons."""
+    return BRANCH_RE.sub("branch=z9hG4bK*", bytes(msg).decode())
+
+
+def alice_invite(route=(), sdp=b""):
+    return build_invite("sip:bob@biloxi.example.com", from_='"Alice" <sip:alice@atlanta.example.com>',
+                        contact="<sip:alice@192.0.2.10:5060>", local_via="SIP/2.0/UDP 192.0.2.10:5060;rport",
+                        call_id="call-1@192.0.2.10", from_tag="alicetag", route=route, sdp=sdp)
+
+
+def answer(invite, status, tag="bobtag", contact="<sip:bob@192.0.2.20:5062>", record_route=None):
+    """The callee's response, as received by the caller (through the wire)."""
+    response = invite.make_response(status, to_tag=tag)
+    if contact:
+        response.add("Contact", contact)
+    if record_route:
+        response.add("Record-Route", record_route)
+    return wire(response)
+
+
+INVITE_AT_BOB = (
+    "INVITE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP p2.example.com;branch=z9hG4bKp2\r\n"
+    "Via: SIP/2.0/UDP p1.example.com;branch=z9hG4bKp1\r\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKa\r\n"
+    "Record-Route: <sip:p2.example.com;lr>\r\n"
+    "Record-Route: <sip:p1.example.com;lr>\r\n"
+    "Max-Forwards: 68\r\n"
+    "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+    "To: <sip:bob@biloxi.example.com>\r\n"
+    "Call-ID: call-1@192.0.2.10\r\n"
+    "CSeq: 314 INVITE\r\n"
+    "Contact: <sip:alice@192.0.2.10:5060>\r\n"
+    "Content-Length: 0\r\n\r\n")
+
+
+def bob_dialog(status=200, local_seq=7000, **options):
+    invite = parse(INVITE_AT_BOB.encode())
+    response = invite.make_response(status, to_tag="bobtag")
+    response.add("Contact", "<sip:bob@192.0.2.20:5062>")
+    return invite, response, Dialog.from_uas(invite, response, local_seq=local_seq, **options)
+
+
+# --- out-of-dialog requests -----------------------------------------------------------------
+
+def test_build_invite_exact_text():
+    invite = alice_invite(sdp=b"v=0\r\n")
+    assert text(invite) == (
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK*\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "To: <sip:bob@biloxi.example.com>\r\n"
+        "Call-ID: call-1@192.0.2.10\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Contact: <sip:alice@192.0.2.10:5060>\r\n"
+        "Content-Type: application/sdp\r\n"
+        "Content-Length: 5\r\n\r\n"
+        "v=0\r\n")
+    assert wire(invite) == invite
+
+
+def test_make_request_new_identifiers_each_time():
+    a = make_request("OPTIONS", "sip:pbx.example.com", from_="sip:alice@example.com",
+                     local_via="SIP/2.0/TCP 192.0.2.10:5070")
+    b = make_request("OPTIONS", "sip:pbx.example.com", from_="sip:alice@example.com",
+                     local_via="SIP/2.0/TCP 192.0.2.10:5070")
+    assert a.via[0].branch != b.via[0].branch and a.via[0].branch.startswith("z9hG4bK")
+    assert a.from_.tag != b.from_.tag and len(a.from_.tag) == 12
+    assert a.call_id != b.call_id and a.call_id.endswith("@192.0.2.10")
+    assert str(a.to) == "<sip:pbx.example.com>"          # To defaults to the Request-URI
+    assert a.get("Contact") is None and a.get("Content-Type") is None
+    assert str(a.via[0]) == f"SIP/2.0/TCP 192.0.2.10:5070;branch={a.via[0].branch}"
+    assert len(new_tag()) == 12 and new_call_id() != new_call_id()
+    assert new_call_id("h.example").endswith("@h.example")
+
+
+def test_make_request_preloaded_outbound_proxy_route():
+    request = make_request("MESSAGE", "sip:bob@biloxi.example.com", from_="<sip:alice@a.example>",
+                           local_via="SIP/2.0/UDP 192.0.2.10:5060", route=["<sip:proxy.a.example;lr>"],
+                           cseq=9, body="hi", content_type="text/plain",
+                           headers=[("User-Agent", "labkit-test")])
+    assert str(request.uri) == "sip:bob@biloxi.example.com"
+    assert request.get_all("Route") == ["<sip:proxy.a.example;lr>"]
+    assert request.get("CSeq") == "9 MESSAGE"
+    assert request.get("Content-Type") == "text/plain" and request.body == b"hi"
+    assert request.get("User-Agent") == "labkit-test"
+
+
+def test_make_request_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"CSeq must be an integer 0..2\*\*32-1, not -1"):
+        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h", cseq=-1)
+    with pytest.raises(DialogError, match="Call-ID is written by the dialog"):
+        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h",
+                     headers=[("Call-ID", "mine")])
+    with pytest.raises(ParseError):
+        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h::bad")
+
+
+# --- caller side (UAC) ------------------------------------------------------------------------
+
+def test_uac_early_dialog_from_180_then_confirmed_by_200():
+    invite = alice_invite()
+    ringing = answer(invite, 180, contact="<sip:bob@192.0.2.20:5062;early>",
+                     record_route="<sip:p2.example.com;lr>, <sip:p1.example.com;lr>")
+    dialog = Dialog.from_uac(invite, ringing)
+    assert dialog.state is DialogState.EARLY and dialog.early and not dialog.confirmed
+    assert dialog.id == DialogId("call-1@192.0.2.10", "alicetag", "bobtag")
+    assert [str(r) for r in dialog.route_set] == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+    assert str(dialog.remote_target) == "sip:bob@192.0.2.20:5062;early"
+    assert dialog.local_seq == 1 and dialog.remote_seq is None
+    # the 2xx recomputes route set and remote target (§13.2.2.4)
+    ok = answer(invite, 200, record_route="<sip:p3.example.com;lr>, <sip:p1.example.com;lr>")
+    dialog.receive_response(ok)
+    assert dialog.state is DialogState.CONFIRMED
+    assert [str(r) for r in dialog.route_set] == ["<sip:p1.example.com;lr>", "<sip:p3.example.com;lr>"]
+    assert str(dialog.remote_target) == "sip:bob@192.0.2.20:5062"
+    assert dialog.history == [("init", "1xx with To tag", "early"), ("early", "2xx", "confirmed")]
+
+
+def test_uac_ack_and_bye_exact_text_loose_routing():
+    invite = alice_invite()
+    dialog = Dialog.from_uac(invite, answer(invite, 200,
+                                            record_route="<sip:p2.example.com;lr>, <sip:p1.example.com;lr>"))
+    ack = dialog.create_ack(invite.cseq, body=b"v=0\r\n")
+    assert text(ack) == (
+        "ACK sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK*\r\n"
+        "Route: <sip:p1.example.com;lr>\r\n"
+        "Route: <sip:p2.example.com;lr>\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "To: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\n"
+        "CSeq: 1 ACK\r\n"
+        "Content-Type: application/sdp\r\n"
+        "Content-Length: 5\r\n\r\n"
+        "v=0\r\n")
+    assert ack.via[0].branch != invite.via[0].branch          # the 2xx ACK is its own transaction
+    assert dialog.ack is ack and dialog.local_seq == 1         # ACK does not use a new CSeq
+    bye = dialog.create_request("BYE")
+    assert text(bye) == (
+        "BYE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK*\r\n"
+        "Route: <sip:p1.example.com;lr>\r\n"
+        "Route: <sip:p2.example.com;lr>\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "To: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\n"
+        "CSeq: 2 BYE\r\n"
+        "Content-Length: 0\r\n\r\n")
+    assert str(dialog.next_hop) == "sip:p1.example.com;lr"
+
+
+def test_strict_router_first_in_route_set():
+    invite = alice_invite()
+    # Record-Route as received by the caller: last proxy first; reversed, the strict one is first
+    ok = answer(invite, 200, record_route="<sip:p2.example.com;lr>, <sip:strict.example.com;method=INVITE>")
+    dialog = Dialog.from_uac(invite, ok)
+    reinvite = dialog.create_request("INVITE", body=b"v=0\r\n")
+    # Request-URI = first route (method parameter stripped), remote target appended as last Route
+    assert str(reinvite.uri) == "sip:strict.example.com"
+    assert reinvite.get_all("Route") == ["<sip:p2.example.com;lr>", "<sip:bob@192.0.2.20:5062>"]
+    assert reinvite.get("Contact") == "<sip:alice@192.0.2.10:5060>"   # target refresh carries Contact
+    assert reinvite.cseq.seq == 2
+    assert str(dialog.next_hop) == "sip:strict.example.com;method=INVITE"
+
+
+def test_strict_router_alone_and_no_route_set():
+    invite = alice_invite()
+    dialog = Dialog.from_uac(invite, answer(invite, 200, record_route="<sip:10.0.0.1:5060>"))
+    bye = dialog.create_request("BYE")
+    assert str(bye.uri) == "sip:10.0.0.1:5060"
+    assert bye.get_all("Route") == ["<sip:bob@192.0.2.20:5062>"]
+    direct = Dialog.from_uac(invite, answer(invite, 200))
+    bye = direct.create_request("BYE")
+    assert str(bye.uri) == "sip:bob@192.0.2.20:5062" and bye.get_all("Route") == []
+    assert str(direct.next_hop) == "sip:bob@192.0.2.20:5062"
+
+
+def test_uac_dialog_errors():
+    invite = alice_invite()
+    with pytest.raises(DialogError, match=r"a 100 response does not create a dialog \(101-299 do\)"):
+        Dialog.from_uac(invite, answer(invite, 100, tag=None))
+    with pytest.raises(ParseError, match=r"a 180 without a To tag cannot create a dialog"):
+        Dialog.from_uac(invite, answer(invite, 180, tag=None))
+    with pytest.raises(ParseError, match=r"200 without a Contact header cannot create a dialog"):
+        Dialog.from_uac(invite, answer(invite, 200, contact=None))
+    with pytest.raises(DialogError, match="does not answer this request"):
+        Dialog.from_uac(alice_invite(), answer(make_request(
+            "INVITE", "sip:b@c", from_="sip:a@b", local_via="SIP/2.0/UDP h",
+            contact="sip:a@h"), 200))
+    options = make_request("OPTIONS", "sip:b@c", from_="sip:a@b", local_via="SIP/2.0/UDP h")
+    with pytest.raises(DialogError, match="OPTIONS does not create a dialog"):
+        Dialog.from_uac(options, answer(options, 200))
+    # a 1xx without Contact still makes an early dialog, aimed at the To URI for now
+    early = Dialog.from_uac(invite, answer(invite, 183, contact=None))
+    assert str(early.remote_target) == "sip:bob@biloxi.example.com"
+    with pytest.raises(DialogError, match="an early dialog has no 2xx to acknowledge yet"):
+        early.create_ack(1)
+
+
+def test_create_request_misuse():
+    invite = alice_invite()
+    dialog = Dialog.from_uac(invite, answer(invite, 200))
+    with pytest.raises(DialogError, match=r"use create_ack\(invite_cseq\)"):
+        dialog.create_request("ACK")
+    with pytest.raises(DialogError, match="make_cancel_for"):
+        dialog.create_request("CANCEL")
+    with pytest.raises(DialogError, match="To is written by the dialog"):
+        dialog.create_request("INFO", headers=[("To", "<sip:x@y>")])
+    with pytest.raises(DialogError, match="invite_cseq must be the INVITE's CSeq number"):
+        dialog.create_ack("1")
+    assert dialog.local_seq == 1   # failed calls used no CSeq number
+    info = dialog.create_request("INFO", body=b"Signal=5\r\nDuration=160\r\n",
+                                 content_type="application/dtmf-relay",
+                                 headers=[("Max-Forwards", "10"), ("X-Test", "1")])
+    assert info.get("Max-Forwards") == "10" and info.get("X-Test") == "1"
+    assert info.get("Content-Type") == "application/dtmf-relay"
+    assert info.get("Contact") is None   # INFO is no target refresh
+
+
+# --- callee side (UAS) ------------------------------------------------------------------------
+
+def test_uas_dialog_state_and_first_request():
+    invite, response, dialog = bob_dialog()
+    assert dialog.role == "uas" and dialog.confirmed
+    assert dialog.id == DialogId("call-1@192.0.2.10", "bobtag", "alicetag")
+    assert [str(r) for r in dialog.route_set] == ["<sip:p2.example.com;lr>", "<sip:p1.example.com;lr>"]
+    assert str(dialog.remote_target) == "sip:alice@192.0.2.10:5060"
+    assert dialog.remote_seq == 314 and dialog.local_seq is None
+    bye = dialog.create_request("BYE")
+    assert text(bye) == (
+        "BYE sip:alice@192.0.2.10:5060 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.20:5062;rport;branch=z9hG4bK*\r\n"
+        "Route: <sip:p2.example.com;lr>\r\n"
+        "Route: <sip:p1.example.com;lr>\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "To: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\n"
+        "CSeq: 7000 BYE\r\n"
+        "Content-Length: 0\r\n\r\n")
+    assert dialog.local_seq == 7000
+
+
+def test_uas_local_seq_random_start_and_via_options():
+    _, _, dialog = bob_dialog(local_seq=None, local_via="SIP/2.0/TCP [2001:db8::1]:5080")
+    first = dialog.create_request("OPTIONS").cseq.seq
+    assert 0 <= first < 2 ** 31 and dialog.create_request("OPTIONS").cseq.seq == first + 1
+    assert str(dialog.create_request("BYE").via[0]).startswith("SIP/2.0/TCP [2001:db8::1]:5080;branch=")
+    invite = parse(INVITE_AT_BOB.encode())
+    response = invite.make_response(200, to_tag="t")
+    with pytest.raises(DialogError, match=r"needs a Contact \(or pass contact=\)"):
+        Dialog.from_uas(invite, response)
+    dialog = Dialog.from_uas(invite, response, contact="<sip:bob@bob.example;transport=tcp>")
+    assert str(dialog.create_request("BYE").via[0]).startswith("SIP/2.0/TCP bob.example;rport;branch=")
+    with pytest.raises(DialogError, match=r"needs a To tag .* to_tag=new_tag\(\)"):
+        Dialog.from_uas(invite, invite.make_response(200), contact="<sip:bob@h>")
+    no_contact = parse(INVITE_AT_BOB.replace("Contact: <sip:alice@192.0.2.10:5060>\r\n", "").encode())
+    with pytest.raises(ParseError, match=r"INVITE without a Contact header cannot create a dialog"):
+        Dialog.from_uas(no_contact, no_contact.make_response(200, to_tag="t"), contact="<sip:b@h>")
+
+
+def test_uas_early_dialog_rules():
+    invite, ringing, dialog = bob_dialog(status=180)
+    assert dialog.early
+    with pytest.raises(DialogError, match=r"callee must not send BYE on an early dialog \(RFC 3261 §15\)"):
+        dialog.create_request("BYE")
+    ok = invite.make_response(200, to_tag="bobtag")
+    dialog.response_sent(ok)
+    assert dialog.confirmed
+    _, _, other = bob_dialog(status=183)
+    other.response_sent(invite.make_response(486, to_tag="bobtag"))
+    assert other.terminated
+    assert other.history == [("init", "1xx with To tag", "early"),
+                             ("early", "3xx-6xx to the INVITE", "terminated")]
+
+
+def test_incoming_cseq_rules_500_for_lower():
+    _, _, dialog = bob_dialog()
+    def from_alice(method, seq, extra=""):
+        return parse((
+            f"{method} sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKx\r\n"
+            "From: <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+            "To: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+            "Call-ID: call-1@192.0.2.10\r\n"
+            f"CSeq: {seq} {method}\r\n{extra}Content-Length: 0\r\n\r\n").encode())
+    assert dialog.receive_request(from_alice("ACK", 314)) is None
+    assert dialog.receive_request(from_alice("INFO", 315)) is None and dialog.remote_seq == 315
+    refused = dialog.receive_request(from_alice("INFO", 300))
+    assert refused.status == 500 and refused.reason == "CSeq Out of Order"
+    assert 1 <= int(refused.get("Retry-After")) <= 10
+    assert dialog.remote_seq == 315
+    assert dialog.receive_request(from_alice("INFO", 315)) is None    # equal is not lower
+    # a BYE (not a target refresh) does not move the remote target, and ends the dialog
+    assert dialog.receive_request(from_alice("BYE", 400, "Contact: <sip:elsewhere@h>\r\n")) is None
+    assert str(dialog.remote_target) == "sip:alice@192.0.2.10:5060"
+    assert dialog.terminated and dialog.remote_seq == 400
+    gone = dialog.receive_request(from_alice("INFO", 401))
+    assert (gone.status, gone.reason) == (481, "Dialog Does Not Exist")
+    with pytest.raises(DialogError, match="no INFO can be sent"):
+        dialog.create_request("INFO")
+
+
+def test_target_refresh_both_directions():
+    _, _, bob = bob_dialog()
+    reinvite = parse((
+        "INVITE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKy\r\n"
+        "From: <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "To: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\nCSeq: 315 INVITE\r\n"
+        "Contact: <sip:alice@198.51.100.7:5090>\r\nContent-Length: 0\r\n\r\n").encode())
+    assert bob.receive_request(reinvite) is None
+    assert str(bob.remote_target) == "sip:alice@198.51.100.7:5090"
+    # caller side: the 2xx to its re-INVITE moves the target
+    invite = alice_invite()
+    alice = Dialog.from_uac(invite, answer(invite, 200))
+    update = alice.create_request("UPDATE")
+    provisional = wire(update.make_response(180))
+    alice.receive_response(provisional)
+    assert str(alice.remote_target) == "sip:bob@192.0.2.20:5062"
+    ok = update.make_response(200)
+    ok.add("Contact", "<sip:bob@203.0.113.9:5062>")
+    alice.receive_response(wire(ok))
+    assert str(alice.remote_target) == "sip:bob@203.0.113.9:5062"
+    assert alice.history[-1] == ("confirmed", "target refresh (re-INVITE, UPDATE)", "confirmed")
+    # an error response leaves it alone; 481 ends the dialog (§12.2.1.2)
+    info = alice.create_request("INFO")
+    alice.receive_response(wire(info.make_response(415)))
+    assert alice.confirmed
+    alice.receive_response(wire(alice.create_request("INFO").make_response(481)))
+    assert alice.terminated
+
+
+def test_bye_response_ends_dialog_and_matches():
+    invite = alice_invite()
+    dialog = Dialog.from_uac(invite, answer(invite, 200))
+    bye = dialog.create_request("BYE")
+    reply = wire(bye.make_response(200))
+    assert dialog.matches(reply) and not dialog.matches(bye)   # our own request: tags mirrored
+    dialog.receive_response(reply)
+    assert dialog.terminated
+    stranger = wire(invite.make_response(200, to_tag="someoneelse"))
+    assert not dialog.matches(stranger)
+    with pytest.raises(DialogError, match="does not belong to dialog"):
+        dialog.receive_response(stranger)
+
+
+def test_rfc2543_peer_without_from_tag():
+    old = parse(INVITE_AT_BOB.replace(";tag=alicetag", "").encode())
+    response = old.make_response(200, to_tag="bobtag")
+    dialog = Dialog.from_uas(old, response, contact="<sip:bob@192.0.2.20:5062>")
+    assert dialog.id == DialogId("call-1@192.0.2.10", "bobtag", None)
+    bye = dialog.create_request("BYE")
+    assert bye.get("To") == '"Alice" <sip:alice@atlanta.example.com>'
+    table = DialogTable()
+    table.add(dialog)
+    ack = parse(INVITE_AT_BOB.replace(";tag=alicetag", "").replace("INVITE", "ACK")
+                .replace("<sip:bob@biloxi.example.com>", "<sip:bob@biloxi.example.com>;tag=bobtag").encode())
+    assert table.find(ack) is dialog
+
+
+# --- forking and lookups ----------------------------------------------------------------------
+
+def test_forked_invite_two_early_dialogs_one_answers():
+    table = DialogTable()
+    invite = alice_invite()
+    dialogs = DialogSet(invite, table=table)
+    assert dialogs.receive_response(answer(invite, 100, tag=None)) is None
+    first = dialogs.receive_response(answer(invite, 180, tag="phone1", contact="<sip:bob@192.0.2.31>"))
+    second = dialogs.receive_response(answer(invite, 180, tag="phone2", contact="<sip:bob@192.0.2.32>"))
+    again = dialogs.receive_response(answer(invite, 183, tag="phone1", contact="<sip:bob@192.0.2.31>"))
+    assert again is first and first is not second and len(dialogs) == 2 and len(table) == 2
+    assert [d.remote_tag for d in dialogs.early] == ["phone1", "phone2"]
+    # a request from phone 2 (e.g. PRACK's peer or an UPDATE) finds phone 2's dialog
+    from_phone2 = parse((
+        "UPDATE sip:alice@192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.32;branch=z9hG4bKu\r\n"
+        "From: <sip:bob@biloxi.example.com>;tag=phone2\r\nTo: <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\nCSeq: 1 UPDATE\r\nContent-Length: 0\r\n\r\n").encode())
+    assert table.find(from_phone2) is second
+    winner = dialogs.receive_response(answer(invite, 200, tag="phone2", contact="<sip:bob@192.0.2.32>"))
+    assert winner is second and second.confirmed and first.early
+    assert dialogs.final_status == 200
+    assert dialogs.transaction_finished() == [first]
+    assert first.terminated and first.history[-1] == ("early", "INVITE ended without 2xx", "terminated")
+    assert table.prune() == [first] and list(table) == [second]
+
+
+def test_forked_invite_two_2xx_and_final_error():
+    invite = alice_invite()
+    dialogs = DialogSet(invite)
+    a = dialogs.receive_response(answer(invite, 200, tag="p1", contact="<sip:bob@192.0.2.31>"))
+    b = dialogs.receive_response(answer(invite, 200, tag="p2", contact="<sip:bob@192.0.2.32>"))
+    assert [d.remote_tag for d in dialogs.confirmed] == ["p1", "p2"]
+    # both must be ACKed (then the second one BYEd): each ACK goes to its own phone
+    assert str(a.create_ack(1).uri) == "sip:bob@192.0.2.31" and str(b.create_ack(1).uri) == "sip:bob@192.0.2.32"
+    invite2 = alice_invite()
+    lost = DialogSet(invite2)
+    ringing = lost.receive_response(answer(invite2, 180, tag="p1"))
+    assert lost.receive_response(answer(invite2, 486, tag="p9")) is None
+    assert ringing.terminated and lost.final_status == 486
+    with pytest.raises(DialogError, match=r"does not answer this INVITE"):
+        lost.receive_response(wire(a.create_request("BYE").make_response(200)))
+
+
+def test_dialog_table_lookup_both_directions():
+    table = DialogTable()
+    _, _, bob = bob_dialog()
+    table.add(bob)
+    assert bob in table and table.get(bob.id) is bob
+    with pytest.raises(DialogError, match="already in the table"):
+        table.add(bob_dialog()[2])
+    bye = bob.create_request("BYE")
+    assert table.find(wire(bye.make_response(200))) is bob   # response to our request
+    assert table.find(parse(INVITE_AT_BOB.encode())) is None  # no To tag: not in a dialog
+    table.remove(bob)
+    assert len(table) == 0
+
+
+# --- a whole call, both ends, through the real transaction layer -------------------------------
+
+def test_call_between_two_dialogs_through_transaction_layers():
+    alice_layer, bob_layer = TransactionLayer(TimerValues()), TransactionLayer(TimerValues())
+    alice_table, bob_table = DialogTable(), DialogTable()
+    now = 0.0
+    invite = alice_invite()
+    dialogs = DialogSet(invite, table=alice_table)
+    _, out = alice_layer.send_request(invite, "bob", now)
+    (sent,) = [o.message for o in out if isinstance(o, Send)]
+    (incoming,) = [o for o in bob_layer.receive(wire(sent), "alice", now) if isinstance(o, RequestReceived)]
+    ok = incoming.request.make_response(200, to_tag=new_tag())
+    ok.add("Contact", "<sip:bob@192.0.2.20:5062>")
+    bob = bob_table.add(Dialog.from_uas(incoming.request, ok, local_seq=1))
+    out = bob_layer.respond(incoming.transaction, ok, now)
+    (sent,) = [o.message for o in out if isinstance(o, Send)]
+    (got,) = [o for o in alice_layer.receive(wire(sent), "bob", now) if isinstance(o, ResponseReceived)]
+    alice = dialogs.receive_response(got.response)
+    assert alice.confirmed and alice.id == DialogId(bob.call_id, bob.remote_tag, bob.local_tag)
+    ack = wire(alice.create_ack(invite.cseq))
+    assert bob_table.find(ack) is bob and bob.receive_request(ack) is None
+    # Bob hangs up: his BYE goes through his client transaction, Alice's table finds the dialog
+    now += 5
+    bye = bob.create_request("BYE")
+    _, out = bob_layer.send_request(bye, "alice", now)
+    (sent,) = [o.message for o in out if isinstance(o, Send)]
+    (incoming,) = [o for o in alice_layer.receive(wire(sent), "bob", now) if isinstance(o, RequestReceived)]
+    found = alice_table.find(incoming.request)
+    assert found is alice and alice.receive_request(incoming.request) is None and alice.terminated
+    out = alice_layer.respond(incoming.transaction, incoming.request.make_response(200), now)
+    (sent,) = [o.message for o in out if isinstance(o, Send)]
+    (got,) = [o for o in bob_layer.receive(wire(sent), "alice", now) if isinstance(o, ResponseReceived)]
+    assert bob_table.find(got.response) is bob
+    bob.receive_response(got.response)
+    assert bob.terminated and bob.remote_seq == 1 and bob.local_seq == 1
+
+
+def test_state_table_and_diagram_agree():
+    mermaid = to_mermaid()
+    for (state, event), target in TRANSITIONS.items():
+        source = "[*]" if state == "init" else state
+        assert f"{source} --> {target}: {event}" in mermaid
+    assert {s.value for s in DialogState} == {t for t in TRANSITIONS.values()}
+    _, _, dialog = bob_dialog()
+    dialog.terminate()
+    assert dialog.history[-1] == ("confirmed", "terminate()", "terminated")
+    dialog.terminate()   # no transition out of terminated: nothing happens
+    assert len(dialog.history) == 2
