@@ -221,9 +221,10 @@ INVITE_SERVER = StateMachine(
         (S.CONFIRMED, "INVITE"): (S.CONFIRMED, "absorb"),
         (S.CONFIRMED, "Timer I"): (S.TERMINATED, ""),
         (S.ACCEPTED, "INVITE"): (S.ACCEPTED, "absorb"),
-        (S.ACCEPTED, "ACK"): (S.ACCEPTED, "ACK to TU"),
+        (S.ACCEPTED, "ACK"): (S.ACCEPTED, "ACK to TU, stop 2xx resends"),
         (S.ACCEPTED, "TU 2xx"): (S.ACCEPTED, "send 2xx"),
-        (S.ACCEPTED, "Timer L"): (S.TERMINATED, ""),
+        (S.ACCEPTED, "2xx timer"): (S.ACCEPTED, "resend 2xx"),
+        (S.ACCEPTED, "Timer L"): (S.TERMINATED, "no ACK? inform TU"),
     },
     {S.PROCEEDING: (0, 3), S.COMPLETED: (-1.3, 2), S.CONFIRMED: (-1.3, 1), S.ACCEPTED: (1.3, 1.5), S.TERMINATED: (0, 0)},
 )
@@ -732,13 +733,22 @@ class InviteServerTransaction(ServerTransaction):
     100 Trying: sent by the transaction ``trying_delay`` (200 ms) after the INVITE unless the
     TU has responded by then — a PBX that challenges or answers at once saves a packet, and a
     slow TU (DNS, a B-leg) still stops the caller's Timer A within 200 ms as §17.2.1 asks.
+
+    2xx retransmission: §13.3.1.4 gives it to the UAS core; like sofia-sip's nta we do it here
+    (``retransmit_2xx=True``): in Accepted the 2xx is resent at T1, 2·T1, … capped at T2, on
+    any transport (the ACK is end-to-end), until the ACK arrives — the ``TransactionLayer``
+    matches that ACK (a new branch) by Call-ID, CSeq, From tag and our To tag. No ACK by
+    Timer L (64·T1) → ``TransactionTimeout(timer="L")``: the TU should send BYE.
     """
 
     machine = INVITE_SERVER
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, retransmit_2xx: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.cancelled = False
+        self.retransmit_2xx = retransmit_2xx
+        self.acked = False
+        self.ack_key: Hashable | None = None  # set by the layer while it routes 2xx ACKs here
 
     def start(self, now: float) -> list:
         delay = self.timers.trying_delay
@@ -764,6 +774,8 @@ class InviteServerTransaction(ServerTransaction):
                 self._start_timer("I", 0.0 if self.reliable else self.timers.t4, now)
                 return self.handle_timer(now)
             if self.state is State.ACCEPTED:
+                self.acked = True
+                self._stop_timer("2xx")
                 return [AckReceived(request, self.destination, self)]
             return []
         if action.startswith("resend") and self.last_response is not None:
@@ -781,6 +793,8 @@ class InviteServerTransaction(ServerTransaction):
         self._record_response(response)
         if trigger == "TU 2xx" and was is State.PROCEEDING:
             self._start_timer("L", self.timers.timeout, now)
+            if self.retransmit_2xx:
+                self._start_timer("2xx", self.timers.t1, now)
         elif trigger == "TU 300-699":
             if not self.reliable:
                 self._start_timer("G", self.timers.t1, now)
@@ -797,7 +811,14 @@ class InviteServerTransaction(ServerTransaction):
         if name == "H":
             self._go("Timer H", now)
             return [TransactionTimeout(self, "H"), TransactionTerminated(self)]
+        if name == "2xx":
+            self._go("2xx timer", now)
+            self._reschedule("2xx", min(2 * self._intervals.get("2xx", self.timers.t1), self.timers.t2),
+                             deadline, now)
+            return [Send(self.last_response, self.destination)]
         self._go(f"Timer {name}", now)  # I, L
+        if name == "L" and self.retransmit_2xx and not self.acked:
+            return [TransactionTimeout(self, "L"), TransactionTerminated(self)]
         return [TransactionTerminated(self)]
 
 
@@ -862,6 +883,11 @@ def _sent_by(via) -> tuple[str, int | None]:
     return (via.host.lower(), via.port)
 
 
+def _ack_key(call_id: str, seq: int, from_tag: str | None, to_tag: str | None) -> Hashable:
+    """What an ACK for a 2xx shares with the INVITE (§13.2.2.4, §17.2.3 does not apply: new branch)."""
+    return (call_id, seq, from_tag, to_tag)
+
+
 def client_key(message) -> Hashable:
     """§17.1.3: top Via branch + CSeq method (a response matches the request that made it)."""
     return (message.via[0].branch, message.cseq.method)
@@ -888,10 +914,13 @@ class TransactionLayer:
     ``next_deadline()`` passes. Every call returns outputs (``Send`` and TU events).
     """
 
-    def __init__(self, timers: TimerValues = TimerValues()):
+    def __init__(self, timers: TimerValues = TimerValues(), *, retransmit_2xx: bool = True):
         self.timers = timers
+        self.retransmit_2xx = retransmit_2xx
         self.client: dict[Hashable, ClientTransaction] = {}
         self.server: dict[Hashable, ServerTransaction] = {}
+        #: INVITE server transactions in Accepted, by the dialog-ish key an ACK for their 2xx carries
+        self.awaiting_ack: dict[Hashable, InviteServerTransaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
 
@@ -916,6 +945,9 @@ class TransactionLayer:
         table = self.client if isinstance(tx, ClientTransaction) else self.server
         if table.get(tx.key) is tx:
             del table[tx.key]
+        ack_key = getattr(tx, "ack_key", None)
+        if ack_key is not None and self.awaiting_ack.get(ack_key) is tx:
+            del self.awaiting_ack[ack_key]
 
     def next_deadline(self) -> float | None:
         while self._heap:
@@ -953,7 +985,14 @@ class TransactionLayer:
         return tx, self._track(tx, tx.start(now), now)
 
     def respond(self, transaction: ServerTransaction, response, now: float) -> list:
-        return self._track(transaction, transaction.send_response(response, now), now)
+        outputs = transaction.send_response(response, now)
+        if isinstance(transaction, InviteServerTransaction) and transaction.state is State.ACCEPTED \
+                and transaction.ack_key is None and transaction.retransmit_2xx:
+            key = _ack_key(transaction.request.call_id, transaction.request.cseq.seq,
+                           transaction.request.from_.tag, response.to.tag)
+            transaction.ack_key = key
+            self.awaiting_ack[key] = transaction
+        return self._track(transaction, outputs, now)
 
     def transport_error(self, transaction: Transaction, now: float, reason: str = "") -> list:
         return self._track(transaction, transaction.transport_error(now, reason), now)
@@ -1012,10 +1051,22 @@ class TransactionLayer:
         if tx is not None:
             return self._track(tx, tx.receive_request(request, now), now)
         if request.method == "ACK":
+            accepted = self.awaiting_ack.get(
+                _ack_key(request.call_id, request.cseq.seq, request.from_.tag, request.to.tag))
+            if accepted is not None and not accepted.terminated:
+                out = accepted.receive_request(request, now)
+                for o in out:
+                    if isinstance(o, AckReceived):
+                        o.source = source
+                return self._track(accepted, out, now)
             return [AckReceived(request, source, None)]
         key = server_key(request)
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
-        tx = cls(request, source, reliable=reliable, timers=self.timers, now=now, key=key)
+        if cls is InviteServerTransaction:
+            tx = cls(request, source, reliable=reliable, timers=self.timers, now=now, key=key,
+                     retransmit_2xx=self.retransmit_2xx)
+        else:
+            tx = cls(request, source, reliable=reliable, timers=self.timers, now=now, key=key)
         self.server[key] = tx
         cancels = None
         if request.method == "CANCEL":

@@ -294,7 +294,7 @@ def test_invite_server_over_tcp_no_g_and_i_zero():
 
 def test_invite_server_2xx_accepted_absorbs_invites_and_passes_ack():
     inv = request()
-    tx = InviteServerTransaction(inv, SRC, now=0.0)
+    tx = InviteServerTransaction(inv, SRC, now=0.0, retransmit_2xx=False)
     tx.start(0.0)
     ok = inv.make_response(200, to_tag="t")
     tx.send_response(ok, 0.1)
@@ -306,6 +306,46 @@ def test_invite_server_2xx_accepted_absorbs_invites_and_passes_ack():
         tx.send_response(inv.make_response(486), 0.8)
     log = run_timers(tx)
     assert [t for t, _ in log] == pytest.approx([32.1]) and tx.terminated  # Timer L
+
+
+def test_invite_server_retransmits_2xx_until_ack_matched_by_dialog():
+    layer = TransactionLayer()
+    inv = request()
+    (new,) = of(RequestReceived, layer.receive(inv, SRC, 0.0))
+    ok = inv.make_response(200, to_tag="callee")
+    assert sends(layer.respond(new.transaction, ok, 0.0)) == [ok]
+    times = []
+    for _ in range(5):  # 2xx resent at T1, 2·T1, … capped at T2
+        d = layer.next_deadline()
+        times += [d for _ in sends(layer.handle_timer(d))]
+    assert times == [0.5, 1.5, 3.5, 7.5, 11.5]
+    # the ACK for a 2xx has a new branch; the layer matches it by Call-ID, CSeq, tags
+    ack = request("ACK", branch="z9hG4bKack2xx", to_tag="callee")
+    (got,) = layer.receive(ack, ("127.0.0.1", 5999), 12.0)
+    assert isinstance(got, AckReceived) and got.transaction is new.transaction and got.source == ("127.0.0.1", 5999)
+    log = []
+    while (d := layer.next_deadline()) is not None:
+        log += [(d, o) for o in layer.handle_timer(d)]
+    assert not sends([o for _, o in log]) and not of(TransactionTimeout, [o for _, o in log])
+    assert [d for d, _ in log] == [32.0] and len(layer) == 0 and not layer.awaiting_ack
+
+
+def test_invite_server_2xx_never_acked_tells_tu_to_hang_up():
+    layer = TransactionLayer()
+    inv = request()
+    (new,) = of(RequestReceived, layer.receive(inv, SRC, 0.0))
+    layer.respond(new.transaction, inv.make_response(200, to_tag="callee"), 0.0)
+    log = []
+    while (d := layer.next_deadline()) is not None:
+        log += [(d, o) for o in layer.handle_timer(d)]
+    assert [d for d, o in log if isinstance(o, Send)] == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert [(d, o.timer) for d, o in log if isinstance(o, TransactionTimeout)] == [(32.0, "L")]
+    # an ACK for another dialog (other To tag) is not taken for ours
+    layer2 = TransactionLayer()
+    (new2,) = of(RequestReceived, layer2.receive(inv, SRC, 0.0))
+    layer2.respond(new2.transaction, inv.make_response(200, to_tag="callee"), 0.0)
+    (other,) = layer2.receive(request("ACK", branch="z9hG4bKx", to_tag="someone-else"), SRC, 0.1)
+    assert isinstance(other, AckReceived) and other.transaction is None and not new2.transaction.acked
 
 
 # -- non-INVITE server -----------------------------------------------------------------------
@@ -468,7 +508,7 @@ class LossyLink:
             self.in_flight.append((now + self.delay, to_side, data))
 
 
-def run_pair(link, client, server, tu_server, until=60.0):
+def run_pair(link, client, server, tu_server, until=60.0, tu_client=None):
     """The event loop of both ends, on a fake clock: deliver, fire timers, let TUs react."""
     events = {0: [], 1: []}
     layers = {0: client, 1: server}
@@ -482,6 +522,8 @@ def run_pair(link, client, server, tu_server, until=60.0):
                 events[side].append((now, o))
                 if side == 1:
                     route(1, tu_server(server, o, now))
+                elif tu_client is not None:
+                    route(0, tu_client(client, o, now))
 
     route(0, client.pending)
     for _ in range(10000):
@@ -555,6 +597,32 @@ def test_pair_invite_rejected_with_lost_ack_is_recovered_by_timer_g():
     assert lines.count("ACK sip:bob@lab.example SIP/2.0") == 2 and lines.count("SIP/2.0 486 Busy Here") == 2
     assert not of(TransactionTimeout, [e for _, e in events[1]])  # the server got its ACK
     assert len(client) == 0 and len(server) == 0
+
+
+def test_pair_invite_200_with_lost_ack_is_recovered_by_2xx_retransmission():
+    def answering_tu(layer, event, now):
+        if isinstance(event, RequestReceived):
+            return layer.respond(event.transaction, event.request.make_response(200, to_tag="b"), now)
+        return []
+
+    def acking_tu(layer, event, now):
+        # the caller's TU ACKs every 2xx it is given (the Accepted state hands it retransmissions)
+        if isinstance(event, ResponseReceived) and event.response.status == 200:
+            ack = request("ACK", branch="z9hG4bKack-of-2xx", to_tag=event.response.to.tag)
+            return [Send(ack, "peer")]
+        return []
+
+    dropped = []
+    link = LossyLink(drop=lambda n, data: data.startswith(b"ACK") and not dropped and not dropped.append(n))
+    client, server = TransactionLayer(), TransactionLayer()
+    start_client(client, request())
+    events = run_pair(link, client, server, answering_tu, tu_client=acking_tu)
+    lines = [line for _, _, line in link.wire]
+    assert lines == ["INVITE sip:bob@lab.example SIP/2.0", "SIP/2.0 200 OK", "ACK sip:bob@lab.example SIP/2.0",
+                     "SIP/2.0 200 OK", "ACK sip:bob@lab.example SIP/2.0"]
+    acks = [e for _, e in events[1] if isinstance(e, AckReceived)]
+    assert len(acks) == 1 and acks[0].transaction is not None and acks[0].transaction.acked
+    assert not of(TransactionTimeout, [e for _, e in events[1]]) and len(server) == 0
 
 
 @pytest.mark.parametrize("seed", range(5))
