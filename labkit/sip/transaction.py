@@ -1078,11 +1078,14 @@ class TransactionLayer:
 
     def answer_cancel(self, cancel_tx: ServerTransaction, invite_tx: InviteServerTransaction | None,
                       now: float, to_tag: str | None = None) -> list:
-        """The usual UAS reaction to CANCEL (§9.2): 200 to the CANCEL and 487 to the INVITE if
-        it is still pending, else 481 to the CANCEL. ``to_tag`` defaults to the tag already used."""
-        if invite_tx is None or invite_tx.state is not State.PROCEEDING:
+        """The usual UAS reaction to CANCEL (§9.2): 481 if no INVITE transaction matched;
+        otherwise 200 to the CANCEL, plus 487 to the INVITE if it has no final response yet
+        (after one, the CANCEL changes nothing). ``to_tag`` defaults to the tag already used."""
+        if invite_tx is None or invite_tx.terminated:
             return self.respond(cancel_tx, cancel_tx.request.make_response(481), now)
         tag = to_tag or invite_tx.to_tag or secrets.token_hex(4)
         out = self.respond(cancel_tx, cancel_tx.request.make_response(200, to_tag=tag), now)
+        if invite_tx.state is not State.PROCEEDING:
+            return out
         invite_tx.cancelled = True
         return out + self.respond(invite_tx, invite_tx.request.make_response(487, "Request Terminated", to_tag=tag), now)

@@ -434,6 +434,17 @@ def test_layer_cancel_server_side():
     assert [m.status for m in sends(layer.answer_cancel(stray.transaction, None, 2.0))] == [481]
 
 
+def test_layer_cancel_after_final_response_gets_200_and_changes_nothing():
+    layer = TransactionLayer()
+    inv = request()
+    (invite_event,) = of(RequestReceived, layer.receive(inv, SRC, 0.0))
+    layer.respond(invite_event.transaction, inv.make_response(200, to_tag="t"), 0.1)
+    (cancel_event,) = of(RequestReceived, layer.receive(request("CANCEL"), SRC, 0.2))
+    out = layer.answer_cancel(cancel_event.transaction, cancel_event.cancels, 0.2)
+    assert [(m.status, m.cseq.method) for m in sends(out)] == [(200, "CANCEL")]
+    assert invite_event.transaction.state is State.ACCEPTED and not invite_event.transaction.cancelled
+
+
 def test_layer_cancel_waits_for_provisional():
     layer = TransactionLayer()
     inv = request()
