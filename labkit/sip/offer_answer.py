@@ -83,7 +83,17 @@ def answer_direction(offered: str, local: str = "sendrecv") -> str:
 def is_hold(media: Media) -> bool:
     """Does this m-line put the stream on hold?  a=sendonly or a=inactive (RFC 3264 §8.4),
     or the old RFC 2543 way: a connection address of 0.0.0.0."""
-    return media.direction in ("sendonly", "inactive") or media.address == "0.0.0.0"
+    return media.direction in ("sendonly", "inactive") or _zero_address_hold(media)
+
+
+def _zero_address_hold(media: Media) -> bool:
+    """c=0.0.0.0 is an RFC 2543 hold — unless ICE is in use (a=candidate / a=ice-ufrag), where
+    0.0.0.0 with port 9 is only a placeholder for the candidates (RFC 8839 §4.2.1)."""
+    if media.address != "0.0.0.0":
+        return False
+    levels = [media] + ([media.session] if media.session is not None else [])
+    return not any(level.get_attribute(name) is not None
+                   for level in levels for name in ("candidate", "ice-ufrag"))
 
 
 def parse_events(text: str) -> set[int]:
@@ -375,8 +385,11 @@ class SdpNegotiator:
                     format_events(self.events),
                     bound.get(f"{TELEPHONE_EVENT}/{rate}", _TE_PAYLOAD_TYPES.get(rate)))
                    for rate in self._te_rates(self.codecs)]
-        # numbers bound to something else, and static numbers, are never handed out again
+        # numbers bound to something else, static numbers, and those the peer's SDP gave to
+        # some codec are never handed out to another one
         used = {pt for key, pt in bound.items()}
+        if self.current is not None:
+            used |= {pt for m in self.current.remote.media for pt in m.payload_types}
         used |= {c.payload_type for c in self.codecs if not c.dynamic and c.payload_type is not None}
         chosen: list[tuple[int, str, str | None]] = []   # (pt, rtpmap, fmtp)
         for key, rtpmap, fmtp, preferred in wanted:
@@ -617,7 +630,7 @@ def _effective_direction(media: Media) -> str:
     """The m-line's direction, with the RFC 2543 hold (c=0.0.0.0: send nothing to me)
     read as 'this side does not receive'."""
     direction = media.direction
-    if media.address == "0.0.0.0":
+    if _zero_address_hold(media):
         direction = _direction(_SEND[direction], False)
     return direction
 
