@@ -523,10 +523,10 @@ class Transaction:
         out: list = []
         deadlines = self._deadlines
         while deadlines and not self.terminated:
-            name = min(deadlines, key=lambda n: (deadlines[n], n))  # ties: by name, deterministic
-            deadline = deadlines[name]
+            deadline = min(deadlines.values())
             if deadline > now:
                 break
+            name = min(n for n, t in deadlines.items() if t == deadline)  # ties: by name, deterministic
             del deadlines[name]
             out += self._on_timer(name, deadline, now)
         return out
