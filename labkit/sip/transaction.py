@@ -914,9 +914,13 @@ class TransactionLayer:
     ``next_deadline()`` passes. Every call returns outputs (``Send`` and TU events).
     """
 
-    def __init__(self, timers: TimerValues = TimerValues(), *, retransmit_2xx: bool = True):
+    def __init__(self, timers: TimerValues = TimerValues(), *, retransmit_2xx: bool = True,
+                 max_server_transactions: int | None = 50_000):
         self.timers = timers
         self.retransmit_2xx = retransmit_2xx
+        #: overload guard: beyond this many server transactions new requests get a stateless
+        #: 503 with Retry-After (each one lives up to 64*T1, so a flood would grow memory)
+        self.max_server_transactions = max_server_transactions
         self.client: dict[Hashable, ClientTransaction] = {}
         self.server: dict[Hashable, ServerTransaction] = {}
         #: INVITE server transactions in Accepted, by the dialog-ish key an ACK for their 2xx carries
@@ -1060,6 +1064,10 @@ class TransactionLayer:
                         o.source = source
                 return self._track(accepted, out, now)
             return [AckReceived(request, source, None)]
+        if self.max_server_transactions is not None and len(self.server) >= self.max_server_transactions:
+            busy = request.make_response(503, "Service Unavailable")
+            busy.set("Retry-After", "5")
+            return [Send(busy, source), Dropped(request, "overload: too many server transactions")]
         key = server_key(request)
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
         if cls is InviteServerTransaction:

@@ -493,6 +493,17 @@ def test_layer_drops_what_it_cannot_match(raw, reason):
     assert isinstance(dropped, Dropped) and dropped.reason.startswith(reason) and len(layer) == 0
 
 
+def test_layer_overload_answers_503_statelessly():
+    layer = TransactionLayer(max_server_transactions=2)
+    for i in range(2):
+        assert of(RequestReceived, layer.receive(request("OPTIONS", branch=f"z9hG4bK{i}"), SRC, 0.0))
+    assert layer.receive(request("OPTIONS", branch="z9hG4bK0"), SRC, 0.1) == []  # retransmission still matched
+    out = layer.receive(request("OPTIONS", branch="z9hG4bK2"), SRC, 0.1)
+    (busy,) = sends(out)
+    assert busy.status == 503 and busy.get("Retry-After") == "5" and len(layer) == 2
+    assert of(Dropped, out)[0].reason == "overload: too many server transactions"
+
+
 def test_new_branch_is_rfc3261_and_unique():
     branches = {new_branch() for _ in range(100)}
     assert len(branches) == 100 and all(b.startswith("z9hG4bK") and len(b) > 16 for b in branches)
