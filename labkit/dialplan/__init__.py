@@ -14,7 +14,7 @@ applications drive, and a simulator), ``engine`` (running a call), ``show`` (``d
 """
 from .applications import APPLICATIONS, Application, application, get_application, split_args
 from .channel import DIAL_STATUSES, Action, Channel, DialTarget, SimulatedChannel, parse_dial_targets
-from .engine import Execution, RunResult, Step, run
+from .engine import Execution, RunResult, Step, run, simulate
 from .errors import (ApplicationError, DialplanError, DialplanErrors, DialplanLoopError, ExpressionError,
                      PatternError)
 from .expressions import evaluate
@@ -27,7 +27,7 @@ from .variables import FUNCTIONS, VariableScope, dialplan_function, substitute
 __all__ = [
     "APPLICATIONS", "Application", "application", "get_application", "split_args",
     "DIAL_STATUSES", "Action", "Channel", "DialTarget", "SimulatedChannel", "parse_dial_targets",
-    "Execution", "RunResult", "Step", "run",
+    "Execution", "RunResult", "Step", "run", "simulate",
     "ApplicationError", "DialplanError", "DialplanErrors", "DialplanLoopError", "ExpressionError", "PatternError",
     "evaluate", "Context", "Dialplan", "Extension", "Found", "Include", "Priority",
     "CheckReport", "check", "check_text", "load", "parse",

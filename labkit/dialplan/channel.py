@@ -318,6 +318,7 @@ class SimulatedChannel:
             await self.play(prompt)
             if self.hung_up:
                 return ""
+        self._record("read digits", f"up to {max_digits}" if max_digits else "until #")
         got: list[str] = []
         while self.digits and (max_digits <= 0 or len(got) < max_digits):
             d, self.digits = self.digits[0], self.digits[1:]

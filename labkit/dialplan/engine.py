@@ -18,7 +18,7 @@ contexts keep callers apart. A ``max_steps`` guard stops Goto loops with a clear
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .applications import get_application
 from .channel import Channel
@@ -26,7 +26,10 @@ from .errors import ApplicationError, DialplanError, DialplanLoopError
 from .model import Dialplan
 from .variables import VariableScope, substitute
 
-__all__ = ["Execution", "Step", "RunResult", "run", "parse_goto_target"]
+if TYPE_CHECKING:
+    from .channel import SimulatedChannel
+
+__all__ = ["Execution", "Step", "RunResult", "run", "simulate", "parse_goto_target"]
 
 DEFAULT_MAX_STEPS = 10_000
 
@@ -267,3 +270,30 @@ async def run(plan: Dialplan, channel: Channel, context: str | None = None, exte
     """
     ex = Execution(plan, channel, max_steps=max_steps, on_step=on_step, on_log=on_log)
     return await ex.run(context, exten, priority)
+
+
+def simulate(plan: Dialplan, context: str, exten: str, *, max_steps: int = DEFAULT_MAX_STEPS,
+             on_step: Callable[[Step], None] | None = None, **channel_options) -> tuple["SimulatedChannel", RunResult]:
+    """Dry-run one call on a new :class:`SimulatedChannel` and wait for it: ``chan, result = simulate(...)``.
+
+    Blocking on purpose, for notebooks and scripts: it works with or without a running event loop
+    (inside Jupyter it runs the simulation on its own loop in a short-lived worker thread).
+    ``channel_options`` go to :class:`SimulatedChannel` (``caller_id_num``, ``dial_outcomes``,
+    ``digits``, ``hangup_at``...). Raises :class:`DialplanLoopError` like :func:`run`.
+    """
+    import asyncio
+    import concurrent.futures
+
+    from .channel import SimulatedChannel
+
+    chan = SimulatedChannel(context=context, exten=exten, **channel_options)
+
+    def go() -> RunResult:
+        return asyncio.run(run(plan, chan, context, exten, max_steps=max_steps, on_step=on_step))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return chan, go()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return chan, pool.submit(go).result()
