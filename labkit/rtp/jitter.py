@@ -6,15 +6,19 @@ packets long enough that almost all have arrived by the time they are due, and n
 How it decides (the ideas of WebRTC NetEQ, PJMEDIA and Asterisk's jitterbuf, in one small class):
 
 * **Relative delay.** For each packet ``rel = arrival - timestamp/clock_rate``. The smallest ``rel``
-  seen over the last few seconds is the fastest path through the network (``base``); ``rel - base``
-  is how late this packet was compared with that. A high quantile of those values (98 % by
-  default) is the *target delay*: wait that long and 98 % of packets are in time.
-  A sliding window forgets delay spikes after a few seconds and follows sender clock drift.
+  of the last ``window`` (10 s) is the fastest path through the network (``base``); ``rel - base``
+  is how much later than that this packet came. The *target delay* is the larger of the 99 %
+  quantile of those values over the window and the 90 % quantile over the last second, plus a
+  10 ms margin: wait that long and almost every packet is in time. The long window rides out
+  ordinary jitter and reordering; the short one reacts within a second. Packets that arrive in a
+  bunch (a queue draining after a delay spike) are left out of the long window, so one spike
+  does not keep the delay high for ten seconds. The window also follows sender clock drift.
 * **Playout schedule.** A frame with timestamp ``ts`` is due at ``ts/clock_rate + base + target``.
   The buffer plays one frame per tick and compares where it is with where the schedule says it
-  should be: ahead by a frame -> *insert* (conceal once, do not advance); behind by more than
-  a frame and a half -> *drop* one frame (at most every ``drop_interval`` ticks, so a spike's extra
-  delay drains over a second or two). Growing is fast, shrinking is slow, as in NetEQ.
+  should be: ahead by a quarter frame -> *insert* (conceal once, do not advance); behind by more
+  than 1.25 frames -> *drop* one frame (at most every ``drop_interval`` ticks, so a spike's extra
+  delay drains within a second). Growing is immediate, shrinking gradual, as in NetEQ; the
+  1.5-frame dead band keeps it from flapping. Clock drift is absorbed by the same two moves.
 * **Talkspurts.** At a marker bit after silence the buffer re-aligns to the target outright: moving
   the playout point in silence costs nothing audible (Asterisk and PJMEDIA do the same).
 * **Empty buffer = late, not lost.** If the due frame is missing and nothing later has arrived,
@@ -100,6 +104,7 @@ class JitterBuffer:
         self.resyncs = 0
         self.ssrc_changes = 0
         self.stale_ssrc = 0
+        self.flushed = 0
         self._old_ssrcs: deque[int] = deque(maxlen=8)
         self.ssrc: int | None = None
         self._reset_source()
@@ -113,6 +118,7 @@ class JitterBuffer:
         self._played_set: set[int] = set()
         self._history: deque[list] = deque()  # (arrival, rel, in a burst)
         self._group: list[list] = []  # history entries that arrived together
+        self._last_arrival = 0.0
         self._target: float | None = None
         self._base: float | None = None
         self._dirty = True
@@ -145,6 +151,7 @@ class JitterBuffer:
                 self.ssrc_changes += 1
                 status = "resync"
             self.ssrc = packet.ssrc
+            self.flushed += len(self._packets)  # the old source's queued frames are dropped
             self._reset_source()
         ext_ts = self._unwrap(packet.timestamp, self._ext_ts, 32)
         ext_seq = self._unwrap(packet.sequence_number, self._ext_seq, 16)
@@ -179,6 +186,7 @@ class JitterBuffer:
         # already saves such packets, so the long-term estimate leaves them out; otherwise one
         # spike would keep the delay high for the whole window. (A reordered packet arrives
         # alone, so it still counts.)
+        self._last_arrival = max(self._last_arrival, arrival)
         entry = [arrival, rel, False]
         if self._group and arrival - self._group[0][0] < self.frame_duration / 4:
             self._group.append(entry)
@@ -280,6 +288,9 @@ class JitterBuffer:
                 return self._play(Playout(AUDIO, action="resync"))
             # silence before the next talkspurt: wait for its due time
             return Playout(CONCEAL, timestamp=self.play_ts, action="wait")
+        if slot is None and upcoming is None and now - self._last_arrival > self.max_delay:
+            # the source has gone quiet (hold, DTX without marker, end of call): just wait
+            return Playout(CONCEAL, timestamp=self.play_ts, action="wait")
         if error > self.insert_threshold or (slot is None and upcoming is None):
             return self._insert(now)
         self._since_drop += 1
@@ -292,6 +303,7 @@ class JitterBuffer:
         return self._play(Playout(AUDIO))
 
     def _insert(self, now: float) -> Playout:
+        self._since_drop = 0  # never drop the frame we just waited for
         self.inserted += 1
         self.concealed += 1
         return Playout(CONCEAL, timestamp=self.play_ts, action="insert")

@@ -77,6 +77,8 @@ class ReceiverStats:
                 self.max_seq = seq
             return False
         if udelta < MAX_DROPOUT:
+            if udelta == 0:
+                self.duplicates_or_reordered += 1  # a repeat of the highest packet
             if seq < self.max_seq:
                 self.cycles += RTP_SEQ_MOD  # sequence number wrapped
             self.max_seq = seq
