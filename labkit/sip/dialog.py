@@ -392,8 +392,7 @@ class Dialog:
         route set (strict routers handled), From/To with the tags, the dialog's Call-ID, the
         next local CSeq, a Via with a new branch, and our Contact on target refreshes
         (INVITE, UPDATE, SUBSCRIBE, NOTIFY, REFER).  A body without ``content_type`` is SDP."""
-        method = method.upper()
-        if method == "ACK":
+        if method == "ACK":   # method names are case-sensitive (RFC 3261 §7.1): no upper()
             raise DialogError("use create_ack(invite_cseq) for the ACK of a 2xx: it reuses the "
                               "INVITE's CSeq number")
         if method == "CANCEL":

@@ -37,7 +37,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..codecs import CODECS, Codec, codec_for_payload_type, get_codec
-from .sdp import DIRECTIONS, Connection, Media, Origin, SessionDescription, Timing
+from .sdp import DIRECTIONS, Connection, Media, Origin, SessionDescription
 from .uri import ParseError
 
 __all__ = [
@@ -162,6 +162,9 @@ def offered_formats(media: Media) -> list[Format]:
     rtpmaps, fmtps = media.rtpmap, media.fmtp
     out = []
     for pt in media.payload_types:
+        if pt > 127:   # RTP has 7 bits for it: a larger number names nothing
+            out.append(Format(pt, "", 0, None, None, None))
+            continue
         rtpmap = rtpmaps.get(pt)
         if rtpmap is not None:
             if rtpmap.encoding.lower() == TELEPHONE_EVENT:
@@ -202,7 +205,7 @@ class NegotiatedMedia:
     index: int
     remote_address: str
     remote_port: int
-    remote_rtcp_port: int
+    remote_rtcp_port: int | None
     local_address: str
     local_port: int
     codec: str
@@ -645,12 +648,12 @@ def _usable_ptime(codec: Codec, ptime: int | None) -> int | None:
     return ptime
 
 
-def _rtcp_port(media: Media) -> int:
-    """Where the peer wants RTCP: a=rtcp (RFC 3605), else the RTP port + 1.  (We never offer
-    or accept a=rtcp-mux, so an offered one is not in force.)"""
+def _rtcp_port(media: Media) -> int | None:
+    """Where the peer wants RTCP: a=rtcp (RFC 3605), else the RTP port + 1 (None when that
+    is past 65535).  We never offer or accept a=rtcp-mux, so an offered one is not in force."""
     value = media.get_attribute("rtcp")
     if value:
         port = value.split()[0]
         if port.isdigit() and 0 < int(port) <= 65535:
             return int(port)
-    return media.port + 1
+    return media.port + 1 if media.port < 65535 else None

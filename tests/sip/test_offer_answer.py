@@ -459,3 +459,60 @@ def test_answer_errors_and_rejections():
     neg.create_offer()
     refused = neg.receive_answer(SIPP_OFFER.replace("m=audio 6000", "m=audio 0"))
     assert refused.audio is None and refused.rejected == [(0, "rejected by the answerer (port 0)")]
+
+
+# --- whatever a peer sends: an answer or an OfferAnswerError, never a crash --------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_ENCODINGS = ["PCMU/8000", "pcma/8000", "G722/8000", "opus/48000/2", "opus/48000", "L16/8000",
+              "telephone-event/8000", "telephone-event/48000", "speex/16000", "PCMU", "PCMU/x", "x"]
+_m_line = st.fixed_dictionaries({
+    "kind": st.sampled_from(["audio", "video", "audio"]),
+    "port": st.sampled_from([0, 9, 5004, 65535]),
+    "proto": st.sampled_from(["RTP/AVP", "RTP/AVP", "RTP/SAVP"]),
+    "pts": st.lists(st.sampled_from([0, 3, 8, 9, 13, 18, 96, 97, 101, 111, 127, 200]), min_size=1,
+                    max_size=6),
+    "rtpmaps": st.lists(st.tuples(st.sampled_from([0, 8, 96, 97, 101, 111, 200]),
+                                  st.sampled_from(_ENCODINGS)), max_size=5),
+    "extra": st.lists(st.sampled_from([
+        "a=ptime:20", "a=ptime:30", "a=ptime:abc", "a=ptime:0", "a=ptime:2.5", "a=sendonly",
+        "a=recvonly", "a=inactive", "a=fmtp:101 0-15", "a=fmtp:101 x-y", "a=fmtp:101 15-0",
+        "a=fmtp:97 0-16,300", "a=rtcp:99999", "a=rtcp:5005 IN IP4 198.51.100.1",
+        "c=IN IP4 0.0.0.0", "a=candidate:1 1 udp 1 127.0.0.1 9 typ host"]), max_size=4),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_m_line, max_size=3), st.booleans(), st.sampled_from(["offer", "local"]),
+       st.sampled_from(["first", "all"]))
+def test_any_offer_gives_an_answer_or_a_clear_error(m_lines, session_c, prefer, keep):
+    lines = ["v=0", "o=- 1 1 IN IP4 198.51.100.1", "s=-"]
+    lines += ["c=IN IP4 198.51.100.1"] if session_c else []
+    lines += ["t=0 0"]
+    for m in m_lines:
+        lines.append(f"m={m['kind']} {m['port']} {m['proto']} " + " ".join(map(str, m["pts"])))
+        extra = [e for e in m["extra"] if e.startswith("c=")][:1]
+        lines += extra + [f"a=rtpmap:{pt} {enc}" for pt, enc in m["rtpmaps"]]
+        lines += [e for e in m["extra"] if not e.startswith("c=")]
+    offer_text = sdp(*lines)
+    negotiator = pbx(codecs=("pcmu", "opus", "g722", "telephone-event"), prefer=prefer, keep=keep)
+    try:
+        result = negotiator.answer(offer_text)
+    except OfferAnswerError as err:
+        assert err.status in (400, 488) and str(err)
+        return
+    offer = SessionDescription.parse(offer_text)
+    assert len(result.sdp.media) == len(offer.media)
+    for offered, answered in zip(offer.media, result.sdp.media):
+        assert set(answered.formats) <= set(offered.formats)
+        assert answered.port in (0, 20000)
+    audio = result.audio
+    assert 0 <= audio.payload_type <= 127 and audio.codec in ("pcmu", "opus", "g722")
+    assert audio.ptime > 0
+    if audio.remote_rtcp_port is None:   # no port left above 65535 and no a=rtcp
+        assert audio.remote_port == 65535
+    else:
+        assert 0 < audio.remote_rtcp_port <= 65535
+    # and the answer, given back to an offerer, is understood
+    SessionDescription.parse(str(result.sdp))
