@@ -126,11 +126,11 @@ def _static_checker(fn: Callable[[str], None]) -> Callable[[str], list[str]]:
 
 @application("Answer", check=_static_checker(lambda d: _seconds(_arg(split_args(d), 0), "Answer delay")))
 async def answer(ex: "Execution", data: str) -> None:
-    """Answer the call (200 OK); an optional delay in seconds follows."""
+    """Answer the call (200 OK); an optional delay in milliseconds follows, as in Asterisk."""
     await ex.channel.answer()
-    delay = _seconds(_arg(split_args(data), 0), "Answer delay")
-    if delay:
-        await ex.channel.wait(delay)
+    delay_ms = _seconds(_arg(split_args(data), 0), "Answer delay")
+    if delay_ms:
+        await ex.channel.wait(delay_ms / 1000)
 
 
 def _cause(data: str) -> int:

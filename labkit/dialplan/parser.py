@@ -32,7 +32,7 @@ from pathlib import Path
 from .applications import APPLICATIONS
 from .errors import DialplanError, DialplanErrors, PatternError
 from .model import Context, Dialplan, Extension, Include, Priority
-from .variables import VariableScope, substitute
+from .variables import VariableScope, static_problems, substitute
 
 __all__ = ["parse", "load", "check", "CheckReport"]
 
@@ -132,7 +132,7 @@ class _Loader:
             self.error(f"#include \"{name}\" includes itself (directly or through other files)", filename, number)
             return
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             self.error(f"#include \"{name}\": no such file ({path})", filename, number)
             return
@@ -368,6 +368,8 @@ class _Loader:
             self.error(f"unknown application '{step.app}'{hint}", step.filename, step.line)
             return
         if "$" in step.data:
+            for problem in static_problems(step.data):
+                self.error(f"{app.name}({step.data}): {problem}", step.filename, step.line)
             return
         if app.check is not None:
             for message in app.check(step.data):
@@ -434,7 +436,7 @@ def check(path: str | os.PathLike, *, check_apps: bool = True) -> CheckReport:
     path = Path(path)
     loader = _Loader(check_apps)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return CheckReport([DialplanError(f"cannot read the dialplan: {exc}", str(path))], [], None)
     loader.load_text(text, path.name, path.parent.resolve(), str(path.resolve()))

@@ -339,6 +339,31 @@ def substitute(text: str, scope: Scope, _depth: int = 0) -> str:
     return "".join(out)
 
 
+_FUNCTION_CALL = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\(")
+
+
+def static_problems(text: str) -> list[str]:
+    """Problems visible without running: unbalanced ``${``/``$[`` and unknown function names."""
+    problems: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == "$" and i + 1 < n and text[i + 1] in "{[":
+            opener = text[i + 1]
+            closer = "}" if opener == "{" else "]"
+            depth, j = 1, i + 2
+            while j < n and depth:
+                depth += (text[j] == opener) - (text[j] == closer)
+                j += 1
+            if depth:
+                problems.append(f"missing '{closer}' after '${opener}' in '{text}'")
+                break
+        i += 1
+    for name in _FUNCTION_CALL.findall(text):
+        if name.upper() not in FUNCTIONS:
+            problems.append(f"unknown function '{name}'")
+    return problems
+
+
 def assign(target: str, value: str, scope: Scope) -> None:
     """``Set(target=value)``: a variable, or a writable function such as ``CALLERID(num)``."""
     target = target.strip()

@@ -7,6 +7,7 @@ import pytest
 from labkit.dialplan import (APPLICATIONS, Channel, DialplanLoopError, SimulatedChannel, application, load, parse,
                              run)
 from labkit.dialplan.channel import parse_dial_targets
+from labkit.dialplan.engine import simulate as dp_simulate
 from labkit.dialplan.errors import ApplicationError
 
 SAMPLE = Path(__file__).parents[2] / "data" / "dialplan" / "extensions.conf"
@@ -236,3 +237,54 @@ def test_multi_target_dial_outcome():
     assert chan.variables["DIALSTATUS"] == "ANSWER"
     chan, _ = call(plan, "c", "1", dial_outcomes={"*": "BUSY"})
     assert chan.variables["DIALSTATUS"] == "BUSY"
+
+
+def test_simulate_blocks_with_or_without_a_running_loop(sample):
+    chan, result = dp_simulate(sample, "internal", "700")
+    assert result.apps == ["Answer", "Wait", "Playback", "Hangup", "NoOp"]
+
+    async def inside_a_loop():  # as in Jupyter, where a loop is already running
+        return dp_simulate(sample, "internal", "700")
+
+    chan2, result2 = asyncio.run(inside_a_loop())
+    assert result2.apps == result.apps and chan2.clock == chan.clock == 1.5
+
+
+def test_small_applications():
+    plan = parse("""[c]
+exten => 1,1,Ringing()
+ same => n,Progress()
+ same => n,Playback(early,noanswer)
+ same => n,Answer(500)
+ same => n,Verbose(1,hello ${EXTEN})
+ same => n,Log(notice,logged)
+ same => n,Read(PIN,enter-pin,4,,,3)
+ same => n,Read(MORE,,,,,1)
+ same => n,Hangup(17)
+""")
+    logs = []
+    chan = SimulatedChannel(digits="12345")
+    result = asyncio.run(run(plan, chan, "c", "1", on_log=logs.append))
+    assert chan.action_names == ["ringing", "progress", "play", "answer", "wait", "play", "read digits", "digits",
+                                 "read digits", "digits", "hangup"]
+    assert chan.actions[2].time == 0 and chan.actions[3].time == 1.0  # early media played before answer
+    assert chan.actions[4].detail == "0.5 s"  # Answer(500): milliseconds, as in Asterisk
+    assert chan.variables["PIN"] == "1234" and chan.variables["MORE"] == "5"
+    assert chan.variables["READSTATUS"] == "OK"
+    assert logs == ["hello 1", "NOTICE: logged"]
+    assert result.hangup_cause == 17
+
+
+def test_read_timeout_and_terminator():
+    plan = parse("[c]\nexten => 1,1,Read(A,,,,,2)\n same => n,Read(B,,,,,2)\n")
+    chan, _ = call(plan, "c", "1", digits="7#")
+    assert (chan.variables["A"], chan.variables["B"], chan.variables["READSTATUS"]) == ("7", "", "TIMEOUT")
+
+
+def test_goto_errors_at_runtime():
+    plan = parse("[c]\nexten => 1,1,Set(T=nolabel)\n same => n,Goto(${T})\n"
+                 "exten => 2,1,Set(T=nocontext,1,1)\n same => n,Goto(${T})\n"
+                 "exten => 3,1,Return()\n")
+    assert str(call(plan, "c", "1")[1].error) == "extensions.conf:3: goto target 'nolabel': no label 'nolabel' for 1 in [c]"
+    assert str(call(plan, "c", "2")[1].error) == "extensions.conf:5: goto target 'nocontext,1,1': no context [nocontext]"
+    assert str(call(plan, "c", "3")[1].error) == "extensions.conf:6: Return() without a Gosub()"

@@ -147,3 +147,19 @@ def test_sample_dialplan_is_clean():
     report = check(Path(__file__).parents[2] / "data" / "dialplan" / "extensions.conf")
     assert report.errors == [] and report.warnings == []
     assert set(report.plan.contexts) == {"internal", "services", "default"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[c]\nexten => 1,1,NoOp(${LENN(x)})", "extensions.conf:2: NoOp(${LENN(x)}): unknown function 'LENN'"),
+    ("[c]\nexten => 1,1,NoOp(${EXTEN)", "extensions.conf:2: NoOp(${EXTEN): missing '}' after '${' in '${EXTEN'"),
+    ("[c]\nexten => 1,1,Set(A=$[1 + ${X})", "extensions.conf:2: Set(A=$[1 + ${X}): missing ']' after '$[' in 'A=$[1 + ${X}'"),
+])
+def test_static_problems_in_arguments_with_variables(text, message):
+    assert [str(e) for e in check_text(text).errors] == [message]
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    path = tmp_path / "extensions.conf"
+    path.write_bytes("\ufeff[c]\r\nexten => 1,1,NoOp()\r\n".encode("utf-8"))
+    plan = load(path)
+    assert plan["c"].get("1").priorities[1].location == "extensions.conf:2"
