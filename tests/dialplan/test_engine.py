@@ -288,3 +288,22 @@ def test_goto_errors_at_runtime():
     assert str(call(plan, "c", "1")[1].error) == "extensions.conf:3: goto target 'nolabel': no label 'nolabel' for 1 in [c]"
     assert str(call(plan, "c", "2")[1].error) == "extensions.conf:5: goto target 'nocontext,1,1': no context [nocontext]"
     assert str(call(plan, "c", "3")[1].error) == "extensions.conf:6: Return() without a Gosub()"
+
+
+def test_own_extensions_before_included_ones_and_include_loops():
+    plan = parse("""[a]
+include => b
+exten => _X.,1,Set(WHERE=a-pattern)
+[b]
+include => a
+include => c
+exten => 100,1,Set(WHERE=b-literal)
+exten => 555,1,Set(WHERE=b-literal)
+[c]
+exten => 7,1,Set(WHERE=c)
+""")
+    # a context's own pattern beats a more specific literal in an included context
+    assert call(plan, "a", "100")[0].variables["WHERE"] == "a-pattern"
+    assert call(plan, "b", "100")[0].variables["WHERE"] == "b-literal"
+    assert call(plan, "a", "7")[0].variables["WHERE"] == "c"  # one-character numbers miss _X.: found in c via b
+    assert plan.search_order("a") == ["a", "b", "c"] and plan.search_order("b") == ["b", "a", "c"]
