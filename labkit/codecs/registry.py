@@ -7,6 +7,7 @@ encoder or decoder is first made, so ``import labkit.codecs`` needs nothing but 
 from __future__ import annotations
 
 import importlib
+import numbers
 
 from .codec import Codec
 from .g711 import AlawDecoder, AlawEncoder, UlawDecoder, UlawEncoder
@@ -73,10 +74,10 @@ def get_codec(name: str | Codec) -> Codec:
 
 def codec_for_payload_type(pt: int) -> Codec:
     """The codec with static payload type ``pt`` (or its customary dynamic default, e.g. 111)."""
-    if not isinstance(pt, int) or not 0 <= pt <= 127:
+    if isinstance(pt, bool) or not isinstance(pt, numbers.Integral) or not 0 <= pt <= 127:
         raise ValueError(f"RTP payload type must be an integer 0..127, got {pt!r}")
     for c in _ALL:
-        if c.payload_type == pt:
+        if c.payload_type == int(pt):
             return c
     known = ", ".join(f"{c.payload_type}={c.name}" for c in _ALL if c.payload_type is not None)
     raise ValueError(f"no codec for payload type {pt}; known: {known} "

@@ -135,3 +135,21 @@ def test_opus_frame_rules_and_bad_packets():
         dec.decode(b"")
     with pytest.raises(ValueError, match="bitrate must be 6000..510000"):
         c.encoder(bitrate=1000)
+
+
+def test_opus_stereo_packets_decode_to_mono():
+    av = pytest.importorskip("av")
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate, ctx.layout, ctx.format, ctx.bit_rate = 48000, "stereo", "s16", 64000
+    ctx.open()
+    t = np.arange(960) / 48000
+    left, right = np.sin(2 * np.pi * 440 * t) * 8000, np.sin(2 * np.pi * 660 * t) * 8000
+    interleaved = np.stack([left, right], axis=1).astype(np.int16).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+    frame.sample_rate = 48000
+    packets = [bytes(p) for _ in range(5) for p in ctx.encode(frame)]
+    assert packets and packets[0][0] & 0x04            # TOC stereo flag set
+    dec = get_codec("opus").decoder()
+    outs = [dec.decode(p) for p in packets]
+    assert all(o.shape == (960,) and o.dtype == np.int16 for o in outs)
+    assert np.abs(outs[-1]).max() > 2000               # both channels' energy arrives

@@ -29,6 +29,9 @@ def test_unknown_payload_type():
         codec_for_payload_type(3)
     with pytest.raises(ValueError, match="0..127"):
         codec_for_payload_type(200)
+    with pytest.raises(ValueError, match="0..127"):
+        codec_for_payload_type("0")
+    assert codec_for_payload_type(np.uint8(8)).name == "pcma"     # as parsed from a packet
 
 
 def test_rtpmap_quirks():
