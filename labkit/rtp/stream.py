@@ -1,0 +1,531 @@
+"""One RTP media stream: send audio on a drift-free 20 ms clock, receive through the jitter buffer.
+
+The protocol pieces are sans-I/O and usable on their own:
+
+* :class:`SendClock` - packet *n* is due at ``start + n * ptime``: an absolute schedule, so a late
+  wake-up never pushes later packets back (``sleep(0.02)`` in a loop drifts by the sum of every
+  oversleep; notebook 05 plots the difference).
+* :class:`RtpSender` - sequence numbers, timestamps, marker bit at talkspurt starts, counters for SR.
+* :class:`RtcpTimer` - RFC 3550 §6.3 randomised report interval (0.5-1.5 x the nominal 5 s).
+
+:class:`MediaStream` is the thin asyncio shell around them: an RTP socket and an RTCP socket on
+port + 1, symmetric RTP (latching onto the first valid packet's source, for NAT), SR/RR every
+~5 s, BYE on stop, and counters for everything dropped. The PBX reuses it for every call leg.
+Introduced in notebook 05 (the clock) and notebook 04 (receiving).
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .jitter import AUDIO, IDLE, JitterBuffer
+from .packet import (
+    SDES_CNAME, Bye, ReceiverReport, RtpError, RtpPacket, SenderReport, SourceDescription,
+    TelephoneEvent, build_compound, is_rtcp, ntp_from_unix, parse_rtcp,
+)
+from .stats import ReceiverStats, round_trip_time
+
+Address = tuple[str, int]
+
+
+# ---------------------------------------------------------------------------- sans-I/O parts
+
+
+class SendClock:
+    """Absolute packet schedule: packet ``n`` (0, 1, 2, …) is due at ``start + n * interval``."""
+
+    def __init__(self, start: float, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.start = start
+        self.interval = interval
+
+    def due(self, n: int) -> float:
+        return self.start + n * self.interval
+
+    def packets_due(self, now: float) -> int:
+        """How many packets should have been sent by ``now`` (packets 0 .. result-1)."""
+        if now < self.start:
+            return 0
+        return int((now - self.start) / self.interval + 1e-9) + 1
+
+
+class RtpSender:
+    """Numbers outgoing packets (RFC 3550 §5.1): random initial sequence number, timestamp and SSRC,
+    timestamps advancing by the samples each packet carries, marker bit on a talkspurt's first."""
+
+    def __init__(self, payload_type: int, ssrc: int | None = None, rng: random.Random | None = None):
+        rng = rng or random.SystemRandom()
+        self.payload_type = payload_type
+        self.ssrc = rng.getrandbits(32) if ssrc is None else ssrc
+        self.sequence = rng.getrandbits(16)
+        self.timestamp = rng.getrandbits(32)
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self._talking = False
+        self.last_send: tuple[float, int] | None = None  # (time, timestamp) of the last packet
+
+    def packet(self, payload: bytes, samples: int, now: float, payload_type: int | None = None,
+               marker: bool | None = None, advance: bool = True) -> RtpPacket:
+        """The next packet; ``advance=False`` keeps the timestamp (RFC 4733 event updates)."""
+        if marker is None:
+            marker = not self._talking
+        self._talking = True
+        p = RtpPacket(self.payload_type if payload_type is None else payload_type,
+                      self.sequence, self.timestamp, self.ssrc, payload, marker)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.last_send = (now, self.timestamp)
+        if advance:
+            self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        return p
+
+    def silence(self, samples: int) -> None:
+        """Time passes with nothing sent (DTX): the next packet starts a talkspurt."""
+        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self._talking = False
+
+    def sender_report(self, wallclock: float, now: float, clock_rate: int) -> SenderReport:
+        """SR for this source; the RTP timestamp is extrapolated to ``now`` (RFC 3550 §6.4.1)."""
+        if self.last_send is None:
+            rtp_ts = self.timestamp
+        else:
+            t, ts = self.last_send
+            rtp_ts = (ts + int(round((now - t) * clock_rate))) & 0xFFFFFFFF
+        return SenderReport(self.ssrc, ntp_from_unix(wallclock), rtp_ts, self.packets_sent, self.octets_sent)
+
+
+class RtcpTimer:
+    """When to send the next RTCP report: nominal interval x uniform(0.5, 1.5) (RFC 3550 §6.3.5)."""
+
+    def __init__(self, interval: float = 5.0, rng: random.Random | None = None) -> None:
+        self.interval = interval
+        self.rng = rng or random.Random()
+        self.next_time: float | None = None
+
+    def start(self, now: float) -> float:
+        # the first report goes out after half an interval (RFC 3550 §6.3.6 'initial')
+        self.next_time = now + self.interval * 0.5 * self.rng.uniform(0.5, 1.5)
+        return self.next_time
+
+    def expired(self, now: float) -> bool:
+        if self.next_time is None or now < self.next_time:
+            return False
+        self.next_time = now + self.interval * self.rng.uniform(0.5, 1.5)
+        return True
+
+
+@dataclass
+class DtmfEvent:
+    """A telephone-event (RFC 4733) seen on the stream, reported once when it ends."""
+
+    digit: str | None
+    event: int
+    duration: int
+    timestamp: int
+
+
+# ------------------------------------------------------------------------------ asyncio shell
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: Callable[[bytes, Address], None]) -> None:
+        self.handler = handler
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.handler(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.: keep going
+        pass
+
+
+class MediaStream:
+    """An RTP/RTCP endpoint for one audio stream (one call leg).
+
+    ``play(pcm)`` queues audio to send (int16 at the codec's sample rate); received audio goes
+    through the jitter buffer and packet-loss concealment, to ``on_audio(frame)`` and, if
+    ``record`` is set, into :meth:`received_audio`. ``codec=None`` adopts the codec of the first
+    packet's static payload type (a receiver that was not told).
+    """
+
+    def __init__(
+        self,
+        codec=None,
+        local: Address = ("127.0.0.1", 0),
+        remote: Address | None = None,
+        ptime: int = 20,
+        latching: bool = True,
+        rtcp: bool = True,
+        rtcp_interval: float = 5.0,
+        payload_type: int | None = None,
+        dtmf_payload_type: int = 101,
+        jitter: dict | None = None,
+        record: bool = True,
+        send_silence: bool = False,
+        on_audio: Callable[[np.ndarray], None] | None = None,
+        on_dtmf: Callable[[DtmfEvent], None] | None = None,
+        cname: str = "labkit@127.0.0.1",
+    ) -> None:
+        self.codec = None
+        self.ptime = ptime
+        self.local_request = local
+        self.remote = remote
+        self.remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
+        self.latching = latching
+        self.rtcp_enabled = rtcp
+        self.rtcp_interval = rtcp_interval
+        self._payload_type_override = payload_type
+        self.dtmf_payload_type = dtmf_payload_type
+        self.jitter_options = jitter or {}
+        self.record = record
+        self.send_silence = send_silence
+        self.on_audio = on_audio
+        self.on_dtmf = on_dtmf
+        self.cname = cname
+        # counters
+        self.malformed = 0  # RTP datagrams that did not parse
+        self.malformed_rtcp = 0
+        self.foreign = 0  # datagrams from someone other than the latched peer
+        self.unexpected_payload = 0
+        self.packets_received = 0
+        self.late_sends = 0  # ticks that woke more than one ptime late
+        self.max_send_lateness = 0.0
+        self.rtcp_sent = 0
+        self.rtcp_received = 0
+        self.peer_bye = False
+        self.peer_report = None  # the last report block the peer sent about our stream
+        self.rtt: float | None = None
+        self.dtmf_events: list[DtmfEvent] = []
+        self._dtmf_current: tuple[int, int] | None = None  # (timestamp, event) being reported
+        self.latched = False
+        self._queue: deque[np.ndarray] = deque()
+        self._queued = 0
+        self._pending = np.zeros(0, np.int16)
+        self._frames: list[np.ndarray] = []
+        self._transport = None
+        self._rtcp_transport = None
+        self._task: asyncio.Task | None = None
+        self._drained: asyncio.Event | None = None
+        self.stats: ReceiverStats | None = None
+        self.sender: RtpSender | None = None
+        self.address: Address | None = None
+        self.jitter_buffer: JitterBuffer | None = None
+        if codec is not None:
+            self._set_codec(codec)
+
+    # --- codec -------------------------------------------------------------------------
+    def _set_codec(self, codec) -> None:
+        if isinstance(codec, str):
+            from labkit.codecs import get_codec
+
+            codec = get_codec(codec)
+        from labkit.dsp.plc import Concealer
+
+        self.codec = codec
+        self.payload_type = (
+            self._payload_type_override if self._payload_type_override is not None else codec.payload_type
+        )
+        if self.payload_type is None:
+            raise ValueError(f"codec {codec.name} has no static payload type; pass payload_type=")
+        self.frame_samples = codec.samples_per_frame(self.ptime)
+        self.ts_increment = codec.timestamp_increment(self.ptime)
+        self.encoder = codec.encoder()
+        self.decoder = codec.decoder()
+        self.concealer = Concealer(codec.sample_rate, self.frame_samples)
+        options = dict(self.jitter_options)
+        self.jitter_buffer = JitterBuffer(codec.clock_rate, self.ptime / 1000, **options)
+        self.sender = RtpSender(self.payload_type)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.local_request
+        for attempt in range(50):
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self._on_rtp), local_addr=(host, port)
+            )
+            bound = self._transport.get_extra_info("sockname")
+            if not self.rtcp_enabled:
+                break
+            try:
+                self._rtcp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(self._on_rtcp), local_addr=(host, bound[1] + 1)
+                )
+                break
+            except OSError:
+                self._transport.close()
+                if port != 0 or attempt == 49:
+                    raise
+        self.address = (bound[0], bound[1])
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._task = asyncio.create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        """Send RTCP BYE, stop the clock and close the sockets (idempotent)."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        if self._rtcp_transport is not None and self.sender is not None and self.sender.packets_sent:
+            self._send_rtcp(time.time(), asyncio.get_running_loop().time(), bye=True)
+        for t in (self._transport, self._rtcp_transport):
+            if t is not None:
+                t.close()
+
+    # --- sending -----------------------------------------------------------------------
+    def play(self, pcm: np.ndarray) -> None:
+        """Queue int16 audio (the codec's sample rate) to send, one frame per tick."""
+        pcm = np.asarray(pcm)
+        if pcm.dtype != np.int16 or pcm.ndim != 1:
+            raise TypeError("play() takes a 1-D int16 array at the codec's sample rate")
+        if self.codec is None:
+            raise RuntimeError("no codec yet: pass codec= to send")
+        self._queue.append(pcm)
+        self._queued += len(pcm)
+        if self._drained is not None:
+            self._drained.clear()
+
+    @property
+    def queued_seconds(self) -> float:
+        return (self._queued + len(self._pending)) / self.codec.sample_rate if self.codec else 0.0
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until everything queued with :meth:`play` has been sent."""
+        if self._drained is not None:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+
+    def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
+        """Send an RFC 4733 event now: updates every ptime, then the end packet three times."""
+        asyncio.get_running_loop().create_task(self._dtmf(digit, duration_ms, volume))
+
+    async def _dtmf(self, digit: str, duration_ms: int, volume: int) -> None:
+        ev = TelephoneEvent.for_digit(digit, volume=volume)
+        loop = asyncio.get_running_loop()
+        step = self.ts_increment
+        total = int(self.codec.clock_rate * duration_ms / 1000)
+        start_ts = self.sender.timestamp
+        clock = SendClock(loop.time(), self.ptime / 1000)
+        n, elapsed = 0, 0
+        while True:
+            elapsed = min(total, elapsed + step)
+            ev.duration = elapsed
+            ev.end = elapsed >= total
+            for _ in range(3 if ev.end else 1):
+                self._send_packet(self.sender.packet(bytes(ev), step, loop.time(), self.dtmf_payload_type,
+                                                     marker=(n == 0), advance=False), force_ts=start_ts)
+            if ev.end:
+                break
+            n += 1
+            await asyncio.sleep(max(0.0, clock.due(n) - loop.time()))
+        self.sender.timestamp = (start_ts + total) & 0xFFFFFFFF
+
+    def _next_frame(self) -> np.ndarray | None:
+        need = self.frame_samples
+        parts = [self._pending] if len(self._pending) else []
+        have = len(self._pending)
+        while have < need and self._queue:
+            chunk = self._queue.popleft()
+            self._queued -= len(chunk)
+            parts.append(chunk)
+            have += len(chunk)
+        if have == 0:
+            return None
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if len(data) < need:  # the tail of the queue: pad the last frame with silence
+            data = np.concatenate([data, np.zeros(need - len(data), np.int16)])
+        self._pending = data[need:]
+        return data[:need]
+
+    def _send_packet(self, packet: RtpPacket, force_ts: int | None = None) -> None:
+        if force_ts is not None:
+            packet.timestamp = force_ts
+        if self.remote is not None and self._transport is not None:
+            self._transport.sendto(bytes(packet), self.remote)
+
+    def _send_tick(self, now: float) -> None:
+        if self.sender is None:
+            return
+        frame = self._next_frame()
+        if frame is None:
+            if self._drained is not None:
+                self._drained.set()
+            if self.send_silence and self.remote is not None:
+                frame = np.zeros(self.frame_samples, np.int16)
+            else:
+                if self.sender.packets_sent:
+                    self.sender.silence(self.ts_increment)
+                return
+        if self.remote is None:
+            self.sender.silence(self.ts_increment)
+            return
+        payload = self.encoder.encode(frame)
+        self._send_packet(self.sender.packet(payload, self.ts_increment, now))
+
+    # --- the clock ---------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.ptime / 1000
+        clock = SendClock(loop.time(), interval)
+        timer = RtcpTimer(self.rtcp_interval)
+        timer.start(clock.start)
+        n = 0
+        while True:
+            await asyncio.sleep(max(0.0, clock.due(n) - loop.time()))
+            now = loop.time()
+            # catch up on every tick that is due (after a stall), never drift
+            due = clock.packets_due(now)
+            while n < due:
+                lateness = now - clock.due(n)
+                self.max_send_lateness = max(self.max_send_lateness, lateness)
+                if lateness > interval:
+                    self.late_sends += 1
+                self._send_tick(now)
+                self._receive_tick(now)
+                n += 1
+            if self.rtcp_enabled and timer.expired(now):
+                self._send_rtcp(time.time(), now)
+
+    # --- receiving ---------------------------------------------------------------------
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        if is_rtcp(data):  # RTCP multiplexed on the RTP port (RFC 5761)
+            self._on_rtcp(data, addr)
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            self.malformed += 1
+            return
+        if self.latched and addr != self.remote:
+            self.foreign += 1
+            return
+        if self.latching and not self.latched:
+            self.remote = addr  # symmetric RTP: answer where the media really comes from
+            self.remote_rtcp = (addr[0], addr[1] + 1)
+            self.latched = True
+        now = asyncio.get_running_loop().time()
+        if packet.payload_type == self.dtmf_payload_type:
+            self._on_dtmf(packet)
+            return
+        if self.codec is None:
+            from labkit.codecs import codec_for_payload_type
+
+            try:
+                self._set_codec(codec_for_payload_type(packet.payload_type))
+            except (ValueError, KeyError, LookupError):
+                self.unexpected_payload += 1
+                return
+        if packet.payload_type != self.payload_type:
+            self.unexpected_payload += 1
+            return
+        self.packets_received += 1
+        if self.stats is None or self.stats.ssrc != packet.ssrc:
+            self.stats = ReceiverStats(packet.ssrc, self.codec.clock_rate)
+        valid = self.stats.update(packet, now)
+        if valid or self.stats.received == 0:  # valid, or still on probation: let it play
+            self.jitter_buffer.put(packet, now)
+
+    def _on_dtmf(self, packet: RtpPacket) -> None:
+        try:
+            ev = TelephoneEvent.parse(packet.payload)
+        except RtpError:
+            self.malformed += 1
+            return
+        key = (packet.timestamp, ev.event)
+        if ev.end and key != self._dtmf_current:
+            self._dtmf_current = key  # the end packet is sent three times: report it once
+            event = DtmfEvent(ev.digit, ev.event, ev.duration, packet.timestamp)
+            self.dtmf_events.append(event)
+            if self.on_dtmf:
+                self.on_dtmf(event)
+
+    def _receive_tick(self, now: float) -> None:
+        if self.jitter_buffer is None:
+            return
+        out = self.jitter_buffer.get(now)
+        if out.kind == IDLE:
+            return
+        if out.kind == AUDIO:
+            try:
+                pcm = self.decoder.decode(out.packet.payload)
+            except Exception:  # a payload this decoder cannot use: conceal instead of crashing
+                self.malformed += 1
+                pcm = None
+            if pcm is not None and len(pcm) == self.frame_samples:
+                frame = self.concealer.good(pcm)
+            else:
+                frame = self.concealer.conceal()
+        else:
+            frame = self.concealer.conceal()
+        if self.record:
+            self._frames.append(frame)
+        if self.on_audio:
+            self.on_audio(frame)
+
+    def received_audio(self) -> np.ndarray:
+        """Everything played out so far (int16 at the codec's sample rate)."""
+        return np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
+
+    # --- RTCP --------------------------------------------------------------------------
+    def _send_rtcp(self, wallclock: float, now: float, bye: bool = False) -> None:
+        if self._rtcp_transport is None or self.remote_rtcp is None or self.sender is None:
+            return
+        blocks = [self.stats.report_block(now)] if self.stats is not None and self.stats.received else []
+        if self.sender.packets_sent:
+            first = self.sender.sender_report(wallclock, now, self.codec.clock_rate)
+            first.reports = blocks
+        else:
+            first = ReceiverReport(self.sender.ssrc, blocks)
+        packets = [first, SourceDescription([(self.sender.ssrc, [(SDES_CNAME, self.cname)])])]
+        if bye:
+            packets.append(Bye([self.sender.ssrc]))
+        self._rtcp_transport.sendto(build_compound(packets), self.remote_rtcp)
+        self.rtcp_sent += 1
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        try:
+            packets = parse_rtcp(data)
+        except RtpError:
+            self.malformed_rtcp += 1
+            return
+        self.rtcp_received += 1
+        if self.latching and self.latched and self.remote_rtcp != addr and addr[0] == self.remote[0]:
+            self.remote_rtcp = addr  # latch RTCP too
+        for p in packets:
+            if isinstance(p, SenderReport) and self.stats is not None and p.ssrc == self.stats.ssrc:
+                self.stats.on_sender_report(p, asyncio.get_running_loop().time())
+            if isinstance(p, (SenderReport, ReceiverReport)) and self.sender is not None:
+                for block in p.reports:
+                    if block.ssrc == self.sender.ssrc:
+                        self.peer_report = block
+                        self.rtt = round_trip_time(block, time.time())
+            if isinstance(p, Bye):
+                self.peer_bye = True
+
+    # --- summary -----------------------------------------------------------------------
+    def summary(self) -> dict:
+        s = self.stats
+        jb = self.jitter_buffer
+        expected = s.expected if s else 0
+        return {
+            "received": self.packets_received,
+            "lost": s.lost if s else 0,
+            "loss": (s.lost / expected) if s and expected else 0.0,
+            "jitter_ms": 1000 * s.jitter_seconds if s else 0.0,
+            "late": jb.late if jb else 0,
+            "concealed": jb.concealed if jb else 0,
+            "malformed": self.malformed,
+            "sent": self.sender.packets_sent if self.sender else 0,
+            "late_sends": self.late_sends,
+        }
