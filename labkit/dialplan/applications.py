@@ -163,7 +163,6 @@ async def progress(ex: "Execution", data: str) -> None:
 
 async def _indicate_then_hangup(ex: "Execution", data: str, cause: int, indicate) -> None:
     timeout = _seconds(_arg(split_args(data), 0), "timeout")
-    ex.channel.variables.setdefault("HANGUPCAUSE", str(cause))
     await indicate()
     if timeout and not ex.channel.hung_up:
         await ex.channel.wait(timeout)

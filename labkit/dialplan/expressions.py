@@ -270,4 +270,7 @@ def evaluate(text: str) -> str:
     >>> evaluate('"abc" = abc')
     '1'
     """
-    return format_value(_Parser(text).parse())
+    try:
+        return format_value(_Parser(text).parse())
+    except RecursionError:
+        raise ExpressionError(f"expression nested too deeply in $[{text[:40]}...]") from None

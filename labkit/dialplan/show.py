@@ -24,7 +24,7 @@ def _plural(n: int, word: str) -> str:
 def format_context(ctx: Context) -> list[str]:
     lines = [f"[ Context '{ctx.name}' created by 'pbx_config' ]"]
     for ext in ctx.sorted_extensions():
-        head = f"'{ext.display_name}' =>"
+        head = f"'{ext.name}' (CID match '{ext.callerid}') =>" if ext.callerid else f"'{ext.name}' =>"
         first = True
         if ext.hint:
             lines.append(f"  {head:<17} {'hint: ' + ext.hint:<45} [{ext.hint_location}]")

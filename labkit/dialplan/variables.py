@@ -3,7 +3,8 @@
 Introduced in notebook 07. Like Asterisk's ``pbx_substitute_variables_helper``:
 
 * ``${NAME}`` looks up, in order, the built-ins (``EXTEN``, ``CONTEXT``, ``PRIORITY``,
-  ``CHANNEL``, ``CALLERIDNUM``, ``CALLERIDNAME``), the channel's variables, then the globals.
+  ``CHANNEL``, ``CALLERIDNUM``, ``CALLERIDNAME``, ``HANGUPCAUSE``), the channel's variables,
+  then the globals.
   Built-ins are upper case exactly; other variable names are case-insensitive. Unset is ``""``.
 * ``${NAME:offset}`` / ``${NAME:offset:length}`` take a substring: a negative offset counts from
   the end, a negative length leaves that many characters off the end
@@ -80,6 +81,8 @@ class VariableScope:
             return ch.caller_id_num or ""
         if name == "CALLERIDNAME":
             return ch.caller_id_name or ""
+        if name == "HANGUPCAUSE":
+            return str(getattr(ch, "hangup_cause", None) or 0)
         return None
 
     def lookup(self, name: str) -> str | None:

@@ -36,7 +36,7 @@ def test_internal_call_answered(sample):
     assert chan.variables["DIALSTATUS"] == "ANSWER"
     assert chan.action_names == ["dial", "dial result", "callee hangs up", "hangup"]
     assert (result.ended_by, result.hangup_cause) == ("hangup", 16)
-    assert result.steps[-1].data == "Call from 100 ended, DIALSTATUS=ANSWER"
+    assert result.steps[-1].data == "Call from 100 ended: DIALSTATUS=ANSWER cause 16"
 
 
 def test_internal_call_busy_goes_to_label(sample):

@@ -53,3 +53,8 @@ def test_errors(expr, message):
 def test_no_python_eval():
     with pytest.raises(ExpressionError):
         evaluate("__import__('os')")
+
+
+def test_deep_nesting_is_a_clear_error():
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        evaluate("(" * 5000 + "1" + ")" * 5000)

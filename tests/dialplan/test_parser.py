@@ -163,3 +163,17 @@ def test_byte_order_mark_and_crlf(tmp_path):
     path.write_bytes("\ufeff[c]\r\nexten => 1,1,NoOp()\r\n".encode("utf-8"))
     plan = load(path)
     assert plan["c"].get("1").priorities[1].location == "extensions.conf:2"
+
+
+def test_show_format():
+    from labkit.dialplan import format_dialplan
+    plan = parse("[c]\nexten => 1,1,NoOp()\n same => n(two),Hangup(16)\nexten => 1/_5X.,1,Busy()\ninclude => d\n[d]\n")
+    assert format_dialplan(plan, "c").splitlines() == [
+        "[ Context 'c' created by 'pbx_config' ]",
+        "  '1' (CID match '_5X.') => 1. Busy()                                     [extensions.conf:4]",
+        "  '1' =>            1. NoOp()                                     [extensions.conf:2]",
+        "  [two]             2. Hangup(16)                                 [extensions.conf:3]",
+        "  Include =>        'd'                                           [pbx_config]",
+        "",
+        "-= 2 extensions (3 priorities) in 1 context. =-",
+    ]
