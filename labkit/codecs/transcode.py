@@ -25,11 +25,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..dsp.resample import resample
+from ..dsp.resample import Resampler, resample
 from .codec import Codec
 from .registry import CODECS, get_codec
 
-__all__ = ["transcode", "decode_stream", "encode_stream", "main"]
+__all__ = ["transcode", "decode_stream", "encode_stream", "Transcoder", "main"]
 
 _PCM_NAMES = (None, "pcm", "slin")
 
@@ -104,6 +104,41 @@ def transcode(data, src: str | Codec | None, dst: str | Codec | None, *,
     if d.name == "g722" and len(pcm) % 2:
         pcm = np.concatenate([pcm, np.zeros(1, np.int16)])
     return d.encoder().encode(pcm)
+
+
+class Transcoder:
+    """One direction of one call leg, packet by packet: what a B2BUA runs when the two legs
+    negotiated different codecs. ``feed(payload)`` returns the packets of the other codec
+    that are complete so far (0, 1 or more: ptimes may differ, e.g. Opus 20 ms in, PCMU
+    10 ms out). Decoder, resampler and encoder states persist between packets.
+    """
+
+    def __init__(self, src: str | Codec, dst: str | Codec, ptime_ms: float = 20):
+        self.src, self.dst = get_codec(src), get_codec(dst)
+        self.ptime_ms = ptime_ms
+        self._frame = self.dst.samples_per_frame(ptime_ms)
+        self._decoder = self.src.decoder()
+        self._encoder = self.dst.encoder()
+        self._resampler = (Resampler(self.src.sample_rate, self.dst.sample_rate)
+                           if self.src.sample_rate != self.dst.sample_rate else None)
+        self._pending = np.zeros(0, np.int16)
+
+    @property
+    def delay_ms(self) -> float:
+        """Algorithmic delay added by resampling (excluding the codecs' own)."""
+        if self._resampler is None:
+            return 0.0
+        return 1000 * self._resampler.delay / self.src.sample_rate
+
+    def feed(self, payload: bytes) -> list[bytes]:
+        pcm = self._decoder.decode(payload)
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        buf = np.concatenate([self._pending, pcm]) if self._pending.size else pcm
+        whole = len(buf) // self._frame * self._frame
+        out = [self._encoder.encode(buf[i:i + self._frame]) for i in range(0, whole, self._frame)]
+        self._pending = buf[whole:]
+        return out
 
 
 # ---- files ----------------------------------------------------------------------------

@@ -153,3 +153,17 @@ def test_opus_stereo_packets_decode_to_mono():
     outs = [dec.decode(p) for p in packets]
     assert all(o.shape == (960,) and o.dtype == np.int16 for o in outs)
     assert np.abs(outs[-1]).max() > 2000               # both channels' energy arrives
+
+
+def test_random_bytes_never_crash_a_decoder():
+    rng = np.random.default_rng(0)
+    for name in ("pcmu", "pcma", "g722", "opus", "l16"):
+        dec = get_codec(name).decoder()
+        for _ in range(300):
+            payload = rng.integers(0, 256, int(rng.integers(1, 200)), dtype=np.uint8).tobytes()
+            try:
+                out = dec.decode(payload)
+            except ValueError:      # the only allowed failure: a clear, specific ValueError
+                assert name in ("opus", "l16")
+                continue
+            assert out.dtype == np.int16 and out.ndim == 1

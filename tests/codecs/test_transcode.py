@@ -9,7 +9,7 @@ import soundfile as sf
 
 from labkit.codecs import CODECS, get_codec
 from labkit.codecs.g711 import alaw_decode, ulaw_encode, ulaw_to_alaw
-from labkit.codecs.transcode import decode_stream, main, transcode
+from labkit.codecs.transcode import decode_stream, encode_stream, main, transcode
 from labkit.dsp.quality import estimate_delay, snr_db
 
 SPEECH = Path(__file__).resolve().parents[2] / "data" / "audio" / "speech_en.wav"
@@ -109,3 +109,30 @@ def test_cli_runs_as_a_module(tmp_path):
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == ulaw_to_alaw(bytes(range(256))).tobytes()
+
+
+def test_streaming_transcoder_reframes_and_matches_the_batch_path():
+    from labkit.codecs.transcode import Transcoder
+    speech, rate = sf.read(SPEECH, dtype="int16")
+    pcm8 = speech[::2][:8000]                      # 1 s, crude 8 kHz is fine for this check
+    pcmu_packets = encode_stream("pcmu", pcm8, 20)
+    t = Transcoder("pcmu", "pcma", ptime_ms=10)    # 20 ms in, 10 ms out
+    out = [p for pkt in pcmu_packets for p in t.feed(pkt)]
+    assert len(out) == 100 and {len(p) for p in out} == {80}
+    assert b"".join(out) == transcode(b"".join(pcmu_packets), "pcmu", "pcma")
+
+
+def test_streaming_transcoder_across_rates_keeps_the_tone():
+    from labkit.codecs.transcode import Transcoder
+    opus_packets = transcode(tone(48000, seconds=1.0), None, "opus")
+    t = Transcoder("opus", "pcmu")
+    out = [p for pkt in opus_packets for p in t.feed(pkt)]
+    assert 48 <= len(out) <= 50 and {len(p) for p in out} == {160}
+    pcm = decode_stream("pcmu", b"".join(out))
+    ref = tone(8000, seconds=1.0)
+    lag = estimate_delay(ref[1000:5000], pcm[1000:5400], 400)
+    seg = pcm[2000 + lag:6000 + lag].astype(float)
+    assert 20 * np.log10(np.std(seg) / np.std(ref[2000:6000].astype(float))) == pytest.approx(0, abs=1.5)
+    assert 0 < t.delay_ms < 5
+    with pytest.raises(ValueError, match="unknown codec"):
+        Transcoder("pcmu", "gsm")
