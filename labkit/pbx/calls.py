@@ -173,6 +173,13 @@ class CallManager:
             if request.body:
                 self.media.update_remote(chan, request.body)
 
+    def on_timeout(self, transaction, timer: str) -> None:
+        """Our 2xx (Timer L) or error response (Timer H) was never ACKed: the phone is gone."""
+        for chan in self.active:
+            if chan.invite is not None and chan.invite.transaction is transaction and not chan.hung_up:
+                log.warning("%s: no ACK (Timer %s); hanging up", chan.name, timer)
+                self._spawn(chan.hangup(causes.TEMPORARY_FAILURE))
+
     def on_stray_response(self, response: Response, peer: Peer) -> None:
         """A 2xx to our INVITE came again (our ACK was lost): send the same ACK again."""
         if response.status < 200 or response.status >= 300 or response.cseq.method != "INVITE":

@@ -58,7 +58,6 @@ class SipChannel:
         self.invite: ServerRequest | None = None
         self.local_tag = new_tag()
         self._ack = asyncio.Event()
-        self._retransmit_2xx: asyncio.Task | None = None
         self._final_sent = False
         # outbound only
         self.peer: Peer | None = None
@@ -115,27 +114,8 @@ class SipChannel:
         self.state = "Up"
         self.answered_at = self.manager.clock()
         self._event("answered")
-        if self.invite.peer.transport == "udp":  # RFC 3261 §13.3.1.4: the TU resends 2xx until ACK
-            self._retransmit_2xx = asyncio.create_task(self._resend_2xx(response))
-
-    async def _resend_2xx(self, response: Response) -> None:
-        t1, t2 = self.manager.timers.t1, self.manager.timers.t2
-        interval, waited = t1, 0.0
-        try:
-            while waited < 64 * t1:
-                try:
-                    await asyncio.wait_for(self._ack.wait(), interval)
-                    return
-                except asyncio.TimeoutError:
-                    waited += interval
-                    if self.hung_up:
-                        return
-                    self.manager.endpoint.transport.send_response(response, self.invite.peer)
-                    interval = min(2 * interval, t2)
-            log.warning("%s: no ACK for 2xx within 64*T1; hanging up", self.name)
-            await self.hangup(causes.TEMPORARY_FAILURE)
-        except asyncio.CancelledError:
-            pass
+        # The INVITE server transaction resends this 2xx until the ACK (RFC 3261 §13.3.1.4)
+        # and reports Timer L if none comes: CallManager.on_timeout then hangs up.
 
     def on_ack(self, request: Request) -> None:
         self._ack.set()
@@ -183,8 +163,6 @@ class SipChannel:
         await self._cleanup()
 
     async def _cleanup(self) -> None:
-        if self._retransmit_2xx:
-            self._retransmit_2xx.cancel()
         other, self.bridged_with = self.bridged_with, None
         if self.media is not None:
             await self.manager.media.release(self)

@@ -38,7 +38,8 @@ class PBX:
         self.bus = bus or EventBus()
         self.wall_clock = wall_clock
         self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent,
-                                    on_ack=self.on_ack, on_stray_response=self.on_stray_response)
+                                    on_ack=self.on_ack, on_stray_response=self.on_stray_response,
+                                    on_timeout=self.on_timeout)
         self.calls: CallManager | None = None
         self.location: LocationService | None = None
         self.auth = Authenticator(self.config, bus=self.bus)
@@ -109,6 +110,10 @@ class PBX:
     def on_ack(self, request, peer) -> None:
         if self.calls:
             self.calls.on_ack(request, peer)
+
+    def on_timeout(self, transaction, timer: str) -> None:
+        if self.calls:
+            self.calls.on_timeout(transaction, timer)
 
     def on_stray_response(self, response, peer) -> None:
         if self.calls:

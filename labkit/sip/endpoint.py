@@ -87,10 +87,12 @@ class SipEndpoint:
     def __init__(self, on_request: RequestHandler, *, bus: EventBus | None = None,
                  timers: TimerValues = TimerValues(), user_agent: str = "labkit",
                  on_ack: Callable[[Request, Peer], None] | None = None,
-                 on_stray_response: Callable[[Response, Peer], None] | None = None):
+                 on_stray_response: Callable[[Response, Peer], None] | None = None,
+                 on_timeout: Callable[[object, str], None] | None = None):
         self.on_request = on_request
         self.on_ack = on_ack
         self.on_stray_response = on_stray_response
+        self.on_timeout = on_timeout
         self.user_agent = user_agent
         self.bus = bus or EventBus()
         self.transport = TransportLayer(self._on_message, self.bus)
@@ -144,6 +146,8 @@ class SipEndpoint:
             elif isinstance(out, TransactionTimeout):
                 if out.response is not None:
                     self._resolve(out.transaction, out.response)
+                elif self.on_timeout:   # server side: no ACK came (Timer H or L)
+                    self.on_timeout(out.transaction, out.timer)
             elif isinstance(out, TransportFailed):
                 self._resolve(out.transaction, out.transaction.request.make_response(503, "Transport Failed"))
             elif isinstance(out, StrayResponse):
