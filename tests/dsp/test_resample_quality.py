@@ -90,3 +90,10 @@ def test_pesq_score_ranks_degradations():
         quality.pesq_score(ref, ref, 44100)
     with pytest.raises(ValueError, match="'wb' \\(16 kHz\\)"):
         quality.pesq_score(ref, ref, 8000, mode="wb")
+
+
+def test_pesq_score_says_what_to_install_when_pesq_is_missing(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pesq", None)        # import pesq -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'pesq>=0.0.4'"):
+        quality.pesq_score(np.zeros(8000), np.zeros(8000), 8000)
