@@ -509,3 +509,225 @@ def test_state_table_and_diagram_agree():
     assert dialog.history[-1] == ("confirmed", "terminate()", "terminated")
     dialog.terminate()   # no transition out of terminated: nothing happens
     assert len(dialog.history) == 2
+
+
+# --- interop: SIPp on the other end, over real UDP on loopback ----------------------------------
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+
+from labkit.sip.endpoint import SipEndpoint  # noqa: E402
+from labkit.sip.offer_answer import SdpNegotiator  # noqa: E402
+from labkit.sip.transport import Peer  # noqa: E402
+
+# SIPp as the callee, checking what our caller's dialog sends: an ACK with the INVITE's CSeq
+# number to the 200's Contact, then a BYE with the next CSeq and both tags.
+STRICT_CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="labkit dialog test callee">
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp="z9hG4bK" search_in="hdr" header="Via:" check_it="true" assign_to="b"/>
+      <ereg regexp="^ *1 INVITE" search_in="hdr" header="CSeq:" check_it="true" assign_to="c"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=sippcallee1
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=sippcallee1
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true">
+    <action>
+      <ereg regexp="^ACK sip:127\\.0\\.0\\.1:[0-9]+;transport=UDP SIP/2\\.0" search_in="msg" check_it="true" assign_to="u"/>
+      <ereg regexp="^ *1 ACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="d"/>
+      <ereg regexp="tag=sippcallee1" search_in="hdr" header="To:" check_it="true" assign_to="e"/>
+    </action>
+  </recv>
+  <recv request="BYE">
+    <action>
+      <ereg regexp="^ *2 BYE" search_in="hdr" header="CSeq:" check_it="true" assign_to="f"/>
+      <ereg regexp="tag=sippcallee1" search_in="hdr" header="To:" check_it="true" assign_to="g"/>
+      <ereg regexp="tag=labkitcaller" search_in="hdr" header="From:" check_it="true" assign_to="h"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="b,c,u,d,e,f,g,h"/>
+</scenario>
+"""
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _run_sipp(target_port: int, scenario: list[str], cwd, *extra: str, port: int | None = None):
+    exe = shutil.which("sipp")
+    cmd = [exe, f"127.0.0.1:{target_port}", *scenario, "-i", "127.0.0.1",
+           "-p", str(port or _free_udp_port()), "-m", "1", "-t", "u1", "-timeout", "15s",
+           "-timeout_error", "-nostdin", *extra]
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=cwd, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT,
+                                                env=dict(os.environ, TERM="dumb"))
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(errors="replace")
+
+
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None,
+                                reason="SIPp is not installed (Debian package sip-tester)")
+
+
+@pytest.mark.sipp
+@needs_sipp
+def test_sipp_calls_our_callee_dialog(tmp_path):
+    """SIPp's built-in caller (-sn uac) → our UAS: answer with SdpNegotiator, make the dialog
+    from the 200, match its ACK and BYE through a DialogTable."""
+    seen = {}
+
+    async def main():
+        table = DialogTable()
+        endpoint = None
+
+        def on_request(incoming):
+            request = incoming.request
+            if request.method == "INVITE":
+                negotiator = SdpNegotiator("127.0.0.1", 40000, codecs=("pcma", "pcmu", "telephone-event"))
+                seen["media"] = negotiator.answer(request.body).audio
+                ok = incoming.response(200, to_tag=new_tag())
+                ok.add("Contact", f"<sip:labkit@127.0.0.1:{address[1]}>")
+                ok.set("Content-Type", "application/sdp")
+                ok.body = bytes(negotiator.current.sdp)
+                seen["dialog"] = table.add(Dialog.from_uas(request, ok))
+                incoming.send(ok)
+                return
+            dialog = table.find(request)
+            if dialog is None:
+                incoming.reply(481)
+                return
+            refused = dialog.receive_request(request)
+            if refused is not None:
+                incoming.send(refused)
+            else:
+                incoming.reply(200)
+                seen.setdefault("in_dialog", []).append(request.method)
+
+        def on_ack(ack, peer):
+            dialog = table.find(ack)
+            seen["ack_matched"] = dialog is not None and dialog.receive_request(ack) is None
+
+        endpoint = SipEndpoint(on_request, on_ack=on_ack)
+        address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
+        try:
+            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200", "-mp", "6000")
+        finally:
+            await endpoint.close()
+
+    code, out = asyncio.run(main())
+    assert code == 0, out[-3000:]
+    media = seen["media"]
+    assert (media.codec, media.payload_type, media.remote_address, media.remote_port) == \
+        ("pcmu", 0, "127.0.0.1", 6000)
+    dialog = seen["dialog"]
+    assert seen["ack_matched"] and seen["in_dialog"] == ["BYE"]
+    assert dialog.terminated and dialog.remote_seq == 2
+    assert str(dialog.remote_target).startswith("sip:sipp@127.0.0.1:")
+
+
+@pytest.mark.sipp
+@needs_sipp
+def test_our_caller_dialog_against_sipp_callee(tmp_path):
+    """Our UAC: INVITE with an offer, DialogSet from 180/200, ACK to the 200's Contact, BYE —
+    SIPp checks CSeq numbers, tags and the ACK's Request-URI with check_it regexps."""
+    scenario = tmp_path / "callee.xml"
+    scenario.write_text(STRICT_CALLEE)
+    sipp_port = _free_udp_port()
+    seen = {}
+
+    async def main():
+        endpoint = SipEndpoint(lambda incoming: incoming.reply(481))
+        address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
+        sipp_task = asyncio.create_task(_run_sipp(0, ["-sf", str(scenario)], tmp_path, "-mp", "6100",
+                                                  port=sipp_port))
+        await asyncio.sleep(0.5)   # SIPp binds its port
+        try:
+            negotiator = SdpNegotiator("127.0.0.1", 41000, codecs=("pcmu", "pcma", "telephone-event"))
+            invite = build_invite(f"sip:service@127.0.0.1:{sipp_port}", from_="<sip:labkit@127.0.0.1>",
+                                  contact=f"<sip:labkit@127.0.0.1:{address[1]}>",
+                                  local_via=f"SIP/2.0/UDP 127.0.0.1:{address[1]};rport",
+                                  from_tag="labkitcaller", sdp=bytes(negotiator.create_offer()))
+            dialogs = DialogSet(invite)
+            peer = Peer("udp", "127.0.0.1", sipp_port)
+            final = await endpoint.request(invite, peer, on_provisional=dialogs.receive_response)
+            dialog = dialogs.receive_response(final)
+            assert dialog is not None, (final, await sipp_task)
+            seen["early_history"] = list(dialog.history)
+            seen["media"] = negotiator.receive_answer(final.body).audio
+            hop = dialog.next_hop
+            endpoint.send_stateless(dialog.create_ack(invite.cseq), Peer("udp", hop.host, hop.port))
+            await asyncio.sleep(0.3)
+            bye = dialog.create_request("BYE")
+            reply = await endpoint.request(bye, Peer("udp", hop.host, hop.port))
+            dialog.receive_response(reply)
+            seen["dialog"] = dialog
+            return await sipp_task
+        finally:
+            if not sipp_task.done():
+                sipp_task.cancel()
+            await endpoint.close()
+
+    code, out = asyncio.run(main())
+    assert code == 0, out[-3000:]
+    assert seen["early_history"] == [("init", "1xx with To tag", "early"), ("early", "2xx", "confirmed")]
+    media = seen["media"]
+    assert (media.codec, media.payload_type, media.telephone_event_pt, media.remote_port) == \
+        ("pcma", 8, 101, 6100)
+    assert seen["dialog"].terminated and seen["dialog"].local_seq == 2
