@@ -301,8 +301,10 @@ class Message:
         typed = self.headers._typed
         value = typed.get("via")
         if value is None:
-            value = typed["via"] = [_typed_or_error(Via.parse, v, "Via")
-                                    for v in self.headers.get_all("Via")]
+            try:
+                value = typed["via"] = [Via.parse(v) for v in self.headers.get_all("Via")]
+            except ParseError as err:
+                raise ParseError(f"Via header: {err}") from None
         return value
 
     @property
@@ -310,7 +312,11 @@ class Message:
         typed = self.headers._typed
         value = typed.get("from")
         if value is None:
-            value = typed["from"] = _typed_or_error(NameAddr.parse, self._one("From"), "From")
+            raw = self._one("From")
+            try:
+                value = typed["from"] = NameAddr.parse(raw)
+            except ParseError as err:
+                raise ParseError(f"From header: {err}") from None
         return value
 
     @property
@@ -318,7 +324,11 @@ class Message:
         typed = self.headers._typed
         value = typed.get("to")
         if value is None:
-            value = typed["to"] = _typed_or_error(NameAddr.parse, self._one("To"), "To")
+            raw = self._one("To")
+            try:
+                value = typed["to"] = NameAddr.parse(raw)
+            except ParseError as err:
+                raise ParseError(f"To header: {err}") from None
         return value
 
     @property
@@ -337,7 +347,7 @@ class Message:
         typed = self.headers._typed
         value = typed.get("cseq")
         if value is None:
-            value = typed["cseq"] = _typed_or_error(CSeq.parse, self._one("CSeq"), "CSeq")
+            value = typed["cseq"] = CSeq.parse(self._one("CSeq"))   # its errors name CSeq
         return value
 
     @property
@@ -346,8 +356,10 @@ class Message:
         typed = self.headers._typed
         value = typed.get("contact")
         if value is None:
-            value = typed["contact"] = [_typed_or_error(NameAddr.parse, v, "Contact")
-                                        for v in self.headers.get_all("Contact")]
+            try:
+                value = typed["contact"] = [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+            except ParseError as err:
+                raise ParseError(f"Contact header: {err}") from None
         return value
 
     @property
@@ -644,29 +656,26 @@ def parse(data: bytes) -> Request | Response:
                 problems.append((f"line 1: unsupported SIP version {version}", 505))
 
     # headers ---------------------------------------------------------------------------------
-    entries = []
+    # Fast path: one regex pass yields (name, value) per line; every name must be one seen
+    # (and checked) before, and there must be exactly one pair per line.  Anything else goes
+    # through the line-by-line loop below, which also says what is wrong.
+    entries = None
     content_length = None
-    names = _NAMES
-    for number, line in enumerate(lines[1:], 2):
-        name, colon, value = line.partition(":")
-        info = names.get(name)
-        if info is None:
-            info = _learn_name(name, colon)
-            if info.__class__ is str:
-                problems.append((f"line {number}: {info}", 400))
-                continue
-        key = info[0]
-        value = value.strip(" \t")
-        if key == "content-length":
-            if not _DIGITS_RE.fullmatch(value):
-                problems.append((f"line {number}: bad Content-Length {value!r} "
-                                 f"(want a non-negative number)", 400))
-                continue
-            if content_length is not None and int(value) != content_length:
-                problems.append((f"line {number}: Content-Length {value} contradicts an "
-                                 f"earlier Content-Length {content_length}", 400))
-            content_length = int(value)
-        entries.append((key, info[1], value))
+    pairs = _HEADER_LINE_RE.findall(head, len(first))
+    if len(pairs) == len(lines) - 1:
+        try:
+            entries = [(*_NAMES[name], value) for name, value in pairs]
+        except KeyError:
+            entries = None
+    if entries is not None:
+        lengths = [value for key, _, value in entries if key == "content-length"]
+        if lengths:
+            if len(lengths) == 1 and lengths[0].isdigit() and lengths[0].isascii():
+                content_length = int(lengths[0])
+            else:
+                entries = None
+    if entries is None:
+        entries, content_length = _read_header_lines(lines, problems)
 
     # body ------------------------------------------------------------------------------------
     body_start = end_of_headers + 4
@@ -715,6 +724,35 @@ def parse(data: bytes) -> Request | Response:
 
 
 _NAMES: dict[str, tuple[str, str]] = {}   # header name as written -> (key, name to write)
+_HEADER_LINE_RE = re.compile(r"\r\n([^:\r\n]*):[ \t]*((?:[^\r\n]*[^\s])?)[ \t]*(?=\r|\Z)")
+
+
+def _read_header_lines(lines: list[str], problems: list) -> tuple[list, int | None]:
+    """Check and read the header lines one by one; problems are appended with line numbers."""
+    entries = []
+    content_length = None
+    names = _NAMES
+    for number, line in enumerate(lines[1:], 2):
+        name, colon, value = line.partition(":")
+        info = names.get(name)
+        if info is None:
+            info = _learn_name(name, colon)
+            if info.__class__ is str:
+                problems.append((f"line {number}: {info}", 400))
+                continue
+        key = info[0]
+        value = value.strip(" \t")
+        if key == "content-length":
+            if not _DIGITS_RE.fullmatch(value):
+                problems.append((f"line {number}: bad Content-Length {value!r} "
+                                 f"(want a non-negative number)", 400))
+                continue
+            if content_length is not None and int(value) != content_length:
+                problems.append((f"line {number}: Content-Length {value} contradicts an "
+                                 f"earlier Content-Length {content_length}", 400))
+            content_length = int(value)
+        entries.append((key, info[1], value))
+    return entries, content_length
 
 
 def _learn_name(name: str, colon: str) -> tuple[str, str] | str:

@@ -279,16 +279,18 @@ class SessionDescription(_Attributes):
         sd.attributes, sd.media = [], []
         media = None
         target = sd
+        attributes = sd.attributes   # where a= lines go: the session's, then the current media's
         for number, line in enumerate(lines[1:], 2):
-            if len(line) < 2 or line[1] != "=":
+            if line[1:2] != "=":
                 raise ParseError(f"SDP line {number}: {line[:40]!r} is not <type>=<value>")
-            kind, value = line[0], line[2:]
+            kind = line[0]
+            value = line[2:]
             try:
                 if kind == "a":
                     name, colon, rest = value.partition(":")
                     if not name or " " in name:
                         raise ValueError(f"bad attribute {value!r}")
-                    target.attributes.append((name, rest) if colon else (name, None))
+                    attributes.append((name, rest) if colon else (name, None))
                 elif kind == "m":
                     parts = value.split()
                     if len(parts) < 3:
@@ -301,7 +303,8 @@ class SessionDescription(_Attributes):
                     media.port_count = int(count) if count else None
                     media.formats = parts[3:]
                     media.info = media.connection = media.key = None
-                    media.bandwidths, media.attributes = [], []
+                    media.bandwidths = []
+                    media.attributes = attributes = []
                     media.session = sd
                     sd.media.append(media)
                     target = media
@@ -345,9 +348,9 @@ class SessionDescription(_Attributes):
                     raise ValueError(f"unexpected line type {kind!r} {where}")
             except ValueError as err:
                 raise ParseError(f"SDP line {number} ({line[:40]!r}): {err}") from None
-        missing = [t for t, v in (("o=", sd.origin), ("s=", sd.name), ("t=", sd.times or None))
-                   if v is None]
-        if missing:
+        if sd.origin is None or sd.name is None or not sd.times:
+            missing = [t for t, v in (("o=", sd.origin), ("s=", sd.name), ("t=", sd.times or None))
+                       if v is None]
             raise ParseError(f"SDP is missing its {', '.join(missing)} line")
         return sd
 
