@@ -260,6 +260,10 @@ class Dialog:
         self.invite_seq = invite_seq
         self.method = method
         self.secure = secure
+        #: CSeq numbers of the INVITE transactions in progress, ours and the peer's: only one
+        #: at a time per dialog (§14.1, §14.2)
+        self.outgoing_invite: int | None = None
+        self.incoming_invite: int | None = None
         #: where the callee's own CSeq starts (None: random, chosen on its first request)
         self.first_local_seq: int | None = None
         #: the last ACK built by create_ack, to send again when the 2xx is retransmitted
@@ -297,6 +301,8 @@ class Dialog:
             state=state, invite_seq=request.cseq.seq, method=request.method,
             secure=isinstance(request.uri, SipURI) and request.uri.scheme == "sips")
         dialog.history.append(("init", _event_of(status), state.value))
+        if state is DialogState.EARLY:
+            dialog.outgoing_invite = request.cseq.seq
         return dialog
 
     @classmethod
@@ -334,6 +340,8 @@ class Dialog:
             state=state, invite_seq=request.cseq.seq, method=request.method, secure=secure)
         dialog.first_local_seq = local_seq
         dialog.history.append(("init", _event_of(status), state.value))
+        if state is DialogState.EARLY:
+            dialog.incoming_invite = request.cseq.seq
         return dialog
 
     # identity --------------------------------------------------------------------------------
@@ -403,9 +411,18 @@ class Dialog:
         if method == "BYE" and self.role == "uas" and self.state is DialogState.EARLY:
             raise DialogError("the callee must not send BYE on an early dialog (RFC 3261 §15); "
                               "answer the INVITE with a final response instead")
+        if method == "INVITE":
+            if self.state is DialogState.EARLY:
+                raise DialogError("no re-INVITE on an early dialog (RFC 3261 §14.1); "
+                                  "use UPDATE (RFC 3311)")
+            if self.outgoing_invite is not None or self.incoming_invite is not None:
+                raise DialogError("an INVITE transaction is still in progress in this dialog "
+                                  "(RFC 3261 §14.1): wait for its final response")
         seq = self._next_local_seq()
         request = self._build(method, seq, headers, body, content_type)
         self.local_seq = seq   # only a request actually built uses up a number
+        if method == "INVITE":
+            self.outgoing_invite = seq
         return request
 
     def _next_local_seq(self) -> int:
@@ -438,6 +455,8 @@ class Dialog:
         """Check an in-dialog request and learn from it (§12.2.2).  Returns None when the
         request may go on to the application, or the response to send instead: 500 for a
         CSeq lower than the last one (out of order), 481 when the dialog is terminated.
+        A re-INVITE while an INVITE is in progress gets 491 (ours is pending) or 500 with
+        Retry-After (theirs is, §14.2); tell ``response_sent`` when you answer it.
         A target refresh with a Contact replaces the remote target; an accepted BYE ends
         the dialog.  ACK and CANCEL do not move the remote CSeq."""
         if not self.matches(request):
@@ -452,6 +471,14 @@ class Dialog:
             response = request.make_response(500, "CSeq Out of Order")
             response.add("Retry-After", str(secrets.randbelow(10) + 1))
             return response
+        if method == "INVITE":
+            if self.outgoing_invite is not None:
+                return request.make_response(491)      # glare: both sides re-INVITEd
+            if self.incoming_invite is not None:
+                response = request.make_response(500, "Previous INVITE Still in Progress")
+                response.add("Retry-After", str(secrets.randbelow(10) + 1))
+                return response
+            self.incoming_invite = seq
         self.remote_seq = seq
         if method in TARGET_REFRESH_METHODS:
             contacts = request.contact
@@ -472,6 +499,8 @@ class Dialog:
         if not self.matches(response):
             raise DialogError(f"response {response.status} does not belong to dialog {self.id}")
         status, cseq = response.status, response.cseq
+        if cseq.method == "INVITE" and cseq.seq == self.outgoing_invite and status >= 200:
+            self.outgoing_invite = None
         if self.role == "uac" and cseq.method == self.method and cseq.seq == self.invite_seq:
             if self.state is DialogState.EARLY:
                 if status < 200:
@@ -496,12 +525,14 @@ class Dialog:
                 self._fire("target refresh (re-INVITE, UPDATE)")
 
     def response_sent(self, response: Response) -> None:
-        """The callee sent a response to the INVITE that created the dialog: a 2xx confirms
-        the early dialog, a 3xx-6xx ends it."""
-        if self.role != "uas":
-            raise DialogError("response_sent() is for the callee's side of the dialog")
+        """We sent a response to an INVITE of this dialog: a final one ends that INVITE
+        transaction (a new re-INVITE may follow).  For the INVITE that created the dialog
+        (callee side) a 2xx confirms the early dialog and a 3xx-6xx ends it."""
         cseq = response.cseq
-        if cseq.method != self.method or cseq.seq != self.invite_seq \
+        if cseq.method == "INVITE" and cseq.seq == self.incoming_invite \
+                and response.status >= 200:
+            self.incoming_invite = None
+        if self.role != "uas" or cseq.method != self.method or cseq.seq != self.invite_seq \
                 or self.state is not DialogState.EARLY:
             return
         if 200 <= response.status < 300:

@@ -376,6 +376,44 @@ def test_target_refresh_both_directions():
     assert alice.terminated
 
 
+def test_one_invite_transaction_at_a_time_glare():
+    invite = alice_invite()
+    alice = Dialog.from_uac(invite, answer(invite, 200))
+    reinvite = alice.create_request("INVITE", body=b"v=0\r\n")
+    assert alice.outgoing_invite == 2
+    with pytest.raises(DialogError, match=r"an INVITE transaction is still in progress .*§14.1"):
+        alice.create_request("INVITE")
+    assert alice.local_seq == 2
+    # Bob re-INVITEs at the same time: glare, 491 Request Pending (§14.2)
+    from_bob = parse((
+        "INVITE sip:alice@192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bKg\r\n"
+        "From: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "To: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\nCSeq: 9 INVITE\r\nContact: <sip:bob@192.0.2.20:5062>\r\n"
+        "Content-Length: 0\r\n\r\n").encode())
+    glare = alice.receive_request(from_bob)
+    assert (glare.status, glare.reason) == (491, "Request Pending")
+    assert alice.remote_seq is None   # a refused request teaches nothing
+    alice.receive_response(wire(reinvite.make_response(200)))
+    assert alice.outgoing_invite is None
+    assert alice.receive_request(from_bob) is None and alice.incoming_invite == 9
+    # while Bob's re-INVITE is being answered, neither a new one from him nor from us
+    later = parse(bytes(from_bob).replace(b"CSeq: 9 INVITE", b"CSeq: 10 INVITE"))
+    busy = alice.receive_request(later)
+    assert (busy.status, busy.reason) == (500, "Previous INVITE Still in Progress")
+    assert 1 <= int(busy.get("Retry-After")) <= 10
+    with pytest.raises(DialogError, match="still in progress"):
+        alice.create_request("INVITE")
+    alice.response_sent(from_bob.make_response(200))
+    assert alice.incoming_invite is None and alice.create_request("INVITE").cseq.seq == 3
+    # no re-INVITE on an early dialog at all
+    early = Dialog.from_uac(invite, answer(invite, 180))
+    assert early.outgoing_invite == 1
+    with pytest.raises(DialogError, match=r"no re-INVITE on an early dialog .*UPDATE"):
+        early.create_request("INVITE")
+    assert early.create_request("UPDATE").cseq.seq == 2
+
+
 def test_bye_response_ends_dialog_and_matches():
     invite = alice_invite()
     dialog = Dialog.from_uac(invite, answer(invite, 200))
