@@ -1,0 +1,140 @@
+"""The media stream: sans-I/O clock and sender, then real UDP sockets on 127.0.0.1."""
+import asyncio
+import random
+
+import numpy as np
+import pytest
+
+from labkit.dsp.quality import estimate_delay, snr_db
+from labkit.lab.impair import ImpairmentProxy
+from labkit.rtp.packet import RtpPacket, parse_rtcp, SenderReport, unix_from_ntp
+from labkit.rtp.stream import MediaStream, RtcpTimer, RtpSender, SendClock
+
+
+def test_send_clock_is_absolute():
+    clock = SendClock(100.0, 0.02)
+    assert [clock.due(n) for n in (0, 1, 50)] == [100.0, 100.02, pytest.approx(101.0)]
+    assert clock.packets_due(99.0) == 0
+    assert clock.packets_due(100.0) == 1
+    assert clock.packets_due(100.095) == 5  # a late wake-up owes the missed packets, not a shift
+
+
+def test_sender_numbers_packets_and_marks_talkspurts():
+    s = RtpSender(0, ssrc=5, rng=random.Random(1))
+    s.sequence, s.timestamp = 65535, 2**32 - 160
+    p1 = s.packet(b"a" * 160, 160, now=1.0)
+    p2 = s.packet(b"b" * 160, 160, now=1.02)
+    s.silence(160)
+    p3 = s.packet(b"c" * 160, 160, now=1.06)
+    assert [(p.sequence_number, p.timestamp, p.marker) for p in (p1, p2, p3)] == [
+        (65535, 2**32 - 160, True), (0, 0, False), (1, 320, True)]
+    assert (s.packets_sent, s.octets_sent) == (3, 480)
+    sr = s.sender_report(wallclock=1_700_000_000.0, now=1.07, clock_rate=8000)
+    assert sr.rtp_timestamp == 320 + 80  # extrapolated 10 ms past the last packet
+    assert unix_from_ntp(sr.ntp_timestamp) == pytest.approx(1_700_000_000.0)
+
+
+def test_rtcp_interval_is_randomised_around_nominal():
+    t = RtcpTimer(5.0, random.Random(3))
+    first = t.start(0.0)
+    assert 1.25 <= first <= 3.75  # the first report comes after about half an interval
+    assert not t.expired(first - 0.01) and t.expired(first)
+    times, now = [first], first
+    while len(times) < 200:
+        now += 0.01
+        if t.expired(now):
+            times.append(now)
+    gaps = np.diff(times)
+    assert 2.5 <= gaps.min() and gaps.max() <= 7.51 and abs(gaps.mean() - 5.0) < 0.3
+
+
+def tone(seconds, rate=8000, freq=440.0):
+    t = np.arange(int(seconds * rate)) / rate
+    return (8000 * np.sin(2 * np.pi * freq * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.int16)
+
+
+async def _pair(**receiver_kw):
+    rx = MediaStream("pcmu", rtcp_interval=0.4, **receiver_kw)
+    await rx.start()
+    tx = MediaStream("pcmu", remote=rx.address, rtcp_interval=0.4)
+    await tx.start()
+    return tx, rx
+
+
+def test_sender_to_receiver_audio_rtcp_and_bye():
+    async def main():
+        tx, rx = await _pair(jitter={"min_delay": 0.060})  # no start-up shrink: compare sample by sample
+        sent = tone(1.5)
+        tx.play(sent)
+        await tx.drain(timeout=5)
+        await asyncio.sleep(0.3)
+        await tx.stop()
+        await asyncio.sleep(0.1)
+        await rx.stop()
+        return tx, rx, sent
+
+    tx, rx, sent = asyncio.run(main())
+    assert tx.sender.packets_sent == 75 and rx.packets_received == 75
+    assert rx.stats.lost == 0 and rx.malformed == 0
+    got = rx.received_audio()
+    lag = estimate_delay(sent, got, max_lag=4000)
+    assert snr_db(sent, got[lag : lag + len(sent)]) > 30  # G.711 round trip, no gaps
+    assert rx.latched and rx.remote == tx.address  # symmetric RTP: learnt the sender
+    assert tx.rtcp_received >= 1 and tx.peer_report is not None  # the receiver's RR reached us
+    assert tx.peer_report.ssrc == tx.sender.ssrc and tx.peer_report.cumulative_lost == 0
+    assert tx.rtt is not None and 0 <= tx.rtt < 0.5
+    assert rx.peer_bye
+
+
+def test_malformed_and_foreign_packets_are_counted_not_fatal():
+    async def main():
+        tx, rx = await _pair()
+        loop = asyncio.get_running_loop()
+        junk, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        tx.play(tone(0.4))
+        await asyncio.sleep(0.1)
+        for data in (b"\x00", bytes.fromhex("8200 0001 00000000 00000001"), b"\x80\x00garbage"):
+            junk.sendto(data, rx.address)
+        junk.sendto(bytes(RtpPacket(0, 1, 1, 99, b"\xff" * 160)), rx.address)  # valid, wrong source
+        await tx.drain(timeout=5)
+        await asyncio.sleep(0.2)
+        junk.close()
+        await tx.stop()
+        await rx.stop()
+        return tx, rx
+
+    tx, rx = asyncio.run(main())
+    assert rx.malformed == 3 and rx.foreign == 1
+    assert rx.packets_received == tx.sender.packets_sent == 20
+
+
+def test_loss_through_the_impairment_proxy_matches_receiver_statistics():
+    async def main():
+        rx = MediaStream("pcmu", rtcp=False)
+        await rx.start()
+        proxy = ImpairmentProxy(rx.address, delay=0.02, jitter=0.004, loss=0.1, seed=11)
+        await proxy.start()
+        tx = MediaStream("pcmu", remote=proxy.address, rtcp=False)
+        await tx.start()
+        tx.play(tone(2.0))
+        await tx.drain(timeout=5)
+        await asyncio.sleep(0.3)
+        await tx.stop()
+        await proxy.stop()
+        await rx.stop()
+        return tx, rx, proxy
+
+    tx, rx, proxy = asyncio.run(main())
+    assert proxy.dropped > 0
+    delivered = [i for i, (_, t) in enumerate(proxy.log) if t is not None]
+    lost_before_last = sum(1 for _, t in proxy.log[: delivered[-1]] if t is None)
+    # RFC 3550 counts losses up to the highest sequence number received (minus the probation packet)
+    assert rx.stats.lost == lost_before_last - sum(1 for _, t in proxy.log[: delivered[1]] if t is None)
+    assert rx.packets_received == len(delivered)
+    assert rx.jitter_buffer.concealed >= rx.stats.lost
+
+
+def test_bad_play_input():
+    s = MediaStream("pcmu")
+    with pytest.raises(TypeError, match="1-D int16"):
+        s.play(np.zeros(10))
