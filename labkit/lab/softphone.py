@@ -140,6 +140,23 @@ class Call:
                 await asyncio.sleep(0.02)
             self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
 
+    async def reinvite(self, hold: bool) -> Response:
+        """Put the call on hold (a=sendonly) or resume it with a re-INVITE (RFC 3264 §8.4)."""
+        if hold:
+            self.negotiator.hold()
+        else:
+            self.negotiator.resume()
+        offer = bytes(self.negotiator.create_offer())
+        request = self.dialog.create_request("INVITE", offer)
+        response = await self.phone.endpoint.request(request, self.peer)
+        self.dialog.receive_response(response)
+        if 200 <= response.status < 300:
+            self.phone.endpoint.send_stateless(self.dialog.create_ack(request.cseq.seq), self.peer)
+            self.negotiator.receive_answer(response.body)
+        else:
+            self.negotiator.cancel_offer()
+        return response
+
     async def hangup(self) -> Response | None:
         """BYE an answered call, CANCEL one still ringing."""
         if self.ended.is_set():
@@ -254,11 +271,16 @@ class Softphone(UserAgent):
                 call.remote_hangup = True
                 call._end()
         elif incoming.method == "INVITE" and call is not None:   # re-INVITE: answer from our negotiator
+            refusal = call.dialog.receive_request(request) if call.dialog else None
+            if refusal is not None:
+                incoming.send(refusal)
+                return
             negotiation = call.negotiator.answer(request.body)
             response = incoming.response(200, to_tag=call.local_tag)
             response.add("Contact", self.contact)
             response.set("Content-Type", "application/sdp")
             response.body = bytes(negotiation.sdp)
+            call.dialog.response_sent(response)
             incoming.send(response)
         else:
             super().on_request(incoming)

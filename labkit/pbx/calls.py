@@ -214,19 +214,24 @@ class CallManager:
 
     async def on_reinvite(self, chan: SipChannel, incoming: ServerRequest) -> None:
         """Target refresh and hold/resume (RFC 3264 §8.4): answer from the same RTP port."""
+        if chan.dialog is not None:
+            refusal = chan.dialog.receive_request(incoming.request)   # CSeq order, glare (491/500)
+            if refusal is not None:
+                incoming.send(refusal)
+                return
         try:
             self.media.update_remote(chan, incoming.request.body)
         except MediaError as exc:
-            incoming.reply(exc.status, exc.reason)
-            return
-        if chan.dialog is not None and hasattr(chan.dialog, "update_target"):
-            chan.dialog.update_target(incoming.request)
-        response = incoming.response(200, "OK", to_tag=chan.local_tag)
-        response.add("Contact", self.contact)
-        body = self.media.local_sdp(chan)
-        if body:
-            response.set("Content-Type", "application/sdp")
-            response.body = body
+            response = incoming.response(exc.status, exc.reason, to_tag=chan.local_tag)
+        else:
+            response = incoming.response(200, "OK", to_tag=chan.local_tag)
+            response.add("Contact", self.contact)
+            body = self.media.local_sdp(chan)
+            if body:
+                response.set("Content-Type", "application/sdp")
+                response.body = body
+        if chan.dialog is not None:
+            chan.dialog.response_sent(response)
         incoming.send(response)
 
     # ---- Dial: outbound legs ----------------------------------------------------------------

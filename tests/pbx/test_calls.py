@@ -177,3 +177,61 @@ def test_unauthenticated_invite_never_reaches_the_dialplan(pbx):
         assert call.status == 401
         await mallory.stop()
     run(pbx, scenario)
+
+
+def test_hold_and_resume_with_reinvite_stop_and_restart_the_relay(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {}), ("101", {}))
+        call = await alice.call(pbx.address, "101")
+        incoming = await bob.incoming_calls.get()
+        await incoming.answered.wait()
+        held = await call.reinvite(hold=True)
+        assert held.status == 200 and b"a=recvonly" in held.body      # RFC 3264 §6.1 answer to sendonly
+        before = len(call.received)
+        await incoming.send_audio(sine(500, 0.3))                     # Bob talks; Alice is on hold
+        await asyncio.sleep(0.15)
+        assert len(call.received) == before                           # the relay did not forward it
+        resumed = await call.reinvite(hold=False)
+        assert resumed.status == 200 and b"a=sendrecv" in resumed.body
+        sent = await incoming.send_audio(sine(500, 0.3))
+        await asyncio.sleep(0.15)
+        assert len(call.received) - before >= sent - 2
+        await call.hangup()
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_forking_rings_every_contact_first_answer_wins_others_cancelled(pbx):
+    async def scenario():
+        alice, desk, mobile = await phones(pbx, ("100", {}), ("101", {"answer": "ring"}),
+                                           ("101", {"ring_seconds": 0.3}))
+        call = await alice.call(pbx.address, "101")
+        assert call.status == 200
+        ringing = await desk.incoming_calls.get()
+        answered = await mobile.incoming_calls.get()
+        await asyncio.wait_for(ringing.ended.wait(), 3)      # the desk phone got CANCEL
+        assert ringing.remote_hangup and ringing.state == "ended"
+        assert answered.state == "up"
+        assert ringing.call_id != answered.call_id != call.call_id   # each leg its own Call-ID
+        await call.hangup()
+        await asyncio.wait_for(answered.ended.wait(), 3)
+        await settle(pbx)
+        for p in (alice, desk, mobile):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_dtmf_rfc4733_reaches_the_channel(pbx):
+    async def scenario():
+        [alice] = await phones(pbx, ("100", {}))
+        call = await alice.call(pbx.address, "600")
+        chan = next(c for c in pbx.server.calls.active if c.direction == "in")
+        await call.send_dtmf("42#")
+        digits = await chan.read_digits(max_digits=5, timeout=1.0, terminator="#")
+        assert digits == "42"
+        await call.hangup()
+        await settle(pbx)
+        await alice.stop()
+    run(pbx, scenario)
