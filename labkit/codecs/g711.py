@@ -93,10 +93,11 @@ def _pair_table(single: np.ndarray) -> np.ndarray:
     numpy gathers cost about the same per element whatever the element size, so decoding
     two samples per lookup halves the work (decoding is otherwise slower than audioop's C).
     """
-    codes = np.arange(65536, dtype=np.uint32).view(np.uint8).reshape(-1, 4)[:, :2]
+    # the two bytes whose uint16 view (native byte order, as at decode time) is each index
+    codes = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
     pairs = np.empty((65536, 2), dtype=np.int16)
     pairs[:, 0], pairs[:, 1] = single[codes[:, 0]], single[codes[:, 1]]
-    return pairs.view(np.uint32).reshape(-1)   # native byte order on both sides
+    return pairs.view(np.uint32).reshape(-1)   # memory order kept: first code, first sample
 
 
 _ULAW_ENC = _build_ulaw_encode_table()
