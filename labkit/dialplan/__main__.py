@@ -3,7 +3,7 @@
     python -m labkit.dialplan check FILE                 errors and warnings with file:line; exit 1 on errors
     python -m labkit.dialplan show FILE [CONTEXT]        the plan, like Asterisk's `dialplan show`
     python -m labkit.dialplan route FILE CONTEXT EXTEN [--callerid NUM] [--dial STATUS|TARGET=STATUS ...]
-                                 [--digits 12#] [--hangup-at SECONDS]
+                                 [--digits 12#] [--hangup-at SECONDS] [--at 'YYYY-MM-DD HH:MM']
                                  dry run on a simulated channel: what matches, each step, how it ends
 
 Introduced in notebook 07.
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from datetime import datetime, timedelta
 
 from .channel import DIAL_STATUSES, HANGUP_CAUSES, SimulatedChannel
 from .engine import run
@@ -75,23 +77,26 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(f"there is no context [{args.context}]; contexts: {', '.join(plan.contexts)}", file=sys.stderr)
         return 1
     print(f"Routing '{args.exten}' from caller '{args.callerid}' in context [{args.context}]")
-    print(f"  contexts searched: {' -> '.join(plan.search_order(args.context))}")
-    candidates = list(plan.candidates(args.context, args.exten, args.callerid))
-    start = plan.find(args.context, args.exten, 1, args.callerid)
+    when = args.at or datetime.now().astimezone()
+    print(f"  contexts searched at {when:%a %Y-%m-%d %H:%M}: {' -> '.join(plan.search_order(args.context, when))}")
+    candidates = list(plan.candidates(args.context, args.exten, args.callerid, now=when))
+    starts = plan.find(args.context, args.exten, 1, args.callerid, now=when)
     if not candidates:
         print(f"  no extension matches '{args.exten}'")
     for i, (ctx, ext) in enumerate(candidates, 1):
         first = ext.ordered_priorities()[0] if ext.priorities else None
         where = f"  ({first.location})" if first else ("  (hint only)" if ext.hint else "")
-        mark = "   <- starts here" if start is not None and start.extension is ext else ""
+        mark = "   <- starts here" if starts is not None and starts.extension is ext else ""
         print(f"  {i}. '{ext.display_name}' in [{ctx}]{where}{mark}")
     chan = SimulatedChannel(caller_id_num=args.callerid, dial_outcomes=_dial_outcomes(args.dial),
                             digits=args.digits, hangup_at=args.hangup_at,
                             on_action=lambda a: print(f"       {a}"))
+    start = args.at or datetime.now().astimezone()
     try:
         result = asyncio.run(run(plan, chan, args.context, args.exten, max_steps=args.max_steps,
                                  on_step=lambda s: print(f"    {s}  [{s.location}]"),
-                                 on_log=lambda m: print(f"    == {m}")))
+                                 on_log=lambda m: print(f"    == {m}"),
+                                 clock=lambda: start + timedelta(seconds=chan.clock)))
     except DialplanError as exc:
         print(f"    !! {exc}")
         return 1
@@ -104,6 +109,14 @@ def cmd_route(args: argparse.Namespace) -> int:
     if shown:
         print("  variables: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
     return 1 if (result.error or not candidates) else 0
+
+
+def _when(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date and time like '2026-11-26 20:00'") from None
+    return when if when.tzinfo else when.astimezone()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--digits", default="", help="DTMF the caller will key in (for Read)")
     p.add_argument("--hangup-at", type=float, default=None, metavar="SECONDS",
                    help="simulated time at which the caller hangs up")
+    p.add_argument("--at", type=_when, default=None, metavar="'YYYY-MM-DD HH:MM'",
+                   help="wall-clock time of the call, for time conditions (default: now)")
     p.add_argument("--max-steps", type=int, default=1000)
     p.set_defaults(func=cmd_route)
     args = parser.parse_args(argv)
@@ -134,4 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

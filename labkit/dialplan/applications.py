@@ -288,6 +288,25 @@ async def gotoif(ex: "Execution", data: str) -> None:
         ex.goto(target)
 
 
+def _split_gotoiftime(data: str):
+    from .timespec import TimeSpec
+
+    if "?" not in data:
+        raise ApplicationError(f"GotoIfTime({data}): expected GotoIfTime(times,weekdays,mdays,months[,tz]?iftrue[:iffalse])")
+    spec, _, rest = data.partition("?")
+    yes, _, no = rest.partition(":")
+    return TimeSpec.parse(spec.strip()), yes.strip(), no.strip()
+
+
+@application("GotoIfTime", check=_static_checker(_split_gotoiftime))
+async def gotoiftime(ex: "Execution", data: str) -> None:
+    """``GotoIfTime(09:00-17:59,mon-fri,*,*?open:closed)``: jump by the time of day/week/year."""
+    spec, yes, no = _split_gotoiftime(data)
+    target = yes if spec.matches(ex.now()) else no
+    if target:
+        ex.goto(target)
+
+
 def _split_set(data: str) -> tuple[str, str]:
     name, eq, value = data.partition("=")
     if not eq or not name.strip():

@@ -18,6 +18,7 @@ contexts keep callers apart. A ``max_steps`` guard stops Goto loops with a clear
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
 from .applications import get_application
@@ -86,13 +87,15 @@ class Execution:
     """
 
     def __init__(self, plan: Dialplan, channel: Channel, *, max_steps: int = DEFAULT_MAX_STEPS,
-                 on_step: Callable[[Step], None] | None = None, on_log: Callable[[str], None] | None = None):
+                 on_step: Callable[[Step], None] | None = None, on_log: Callable[[str], None] | None = None,
+                 clock: Callable[[], datetime] | None = None):
         self.plan = plan
         self.channel = channel
         self.max_steps = max_steps
         self.on_step = on_step
         self.on_log = on_log
-        self.scope = VariableScope(channel, plan.globals)
+        self.clock = clock or _wall_clock
+        self.scope = VariableScope(channel, plan.globals, clock=self.clock)
         self.result = RunResult()
         self._jump: tuple[str, str, int] | None = None
         self._stopped = False
@@ -100,6 +103,10 @@ class Execution:
         self._steps = 0
 
     # -- what applications call -------------------------------------------------------------
+    def now(self) -> datetime:
+        """The time for time conditions (timed includes, GotoIfTime, IFTIME): the injected clock."""
+        return self.clock()
+
     def log(self, message: str) -> None:
         self.result.log.append(message)
         if self.on_log is not None:
@@ -130,7 +137,7 @@ class Execution:
         elif prio[:1] in "+-" and prio[1:].isdigit():
             number = ch.priority + int(prio)
         else:
-            found = self.plan.find_label(context, exten, prio, ch.caller_id_num)
+            found = self.plan.find_label(context, exten, prio, ch.caller_id_num, now=self.now())
             if found is None:
                 raise ApplicationError(f"goto target '{target}': no label '{prio}' for {exten} in [{context}]")
             number = found.priority.number
@@ -169,13 +176,13 @@ class Execution:
             self.log(f"no context [{ch.context}] in the dialplan")
             await self._finish("invalid", 1)
             return self.result
-        if not self.plan.exists(ch.context, ch.exten, priority, ch.caller_id_num):
+        if not self.plan.exists(ch.context, ch.exten, priority, ch.caller_id_num, now=self.now()):
             if not self._to_invalid_handler():
                 await self._finish("invalid", 1)
                 return self.result
         try:
             await self._loop(in_hangup_handler=False)
-            if self.plan.exists(ch.context, "h", 1, ch.caller_id_num) and not self.result.error:
+            if self.plan.exists(ch.context, "h", 1, ch.caller_id_num, now=self.now()) and not self.result.error:
                 ch.exten, ch.priority = "h", 1
                 self._stopped = False
                 await self._loop(in_hangup_handler=True)
@@ -185,7 +192,7 @@ class Execution:
 
     def _to_invalid_handler(self) -> bool:
         ch = self.channel
-        if ch.exten != "i" and self.plan.exists(ch.context, "i", 1, ch.caller_id_num):
+        if ch.exten != "i" and self.plan.exists(ch.context, "i", 1, ch.caller_id_num, now=self.now()):
             self.log(f"extension '{ch.exten}' does not exist in [{ch.context}]: going to 'i'")
             self.set_variable("INVALID_EXTEN", ch.exten)
             ch.exten, ch.priority = "i", 1
@@ -207,11 +214,11 @@ class Execution:
             if ch.hung_up and not in_hangup_handler:
                 self.result.ended_by = self.result.ended_by or "hangup"
                 return
-            found = self.plan.find(ch.context, ch.exten, ch.priority, ch.caller_id_num)
+            found = self.plan.find(ch.context, ch.exten, ch.priority, ch.caller_id_num, now=self.now())
             if found is None:
                 if in_hangup_handler:
                     return
-                if not self.plan.exists(ch.context, ch.exten, 1, ch.caller_id_num):
+                if not self.plan.exists(ch.context, ch.exten, 1, ch.caller_id_num, now=self.now()):
                     if self._to_invalid_handler():
                         continue
                     await self._finish("invalid", 1)
@@ -259,27 +266,35 @@ class Execution:
         await self._finish("error", 16)
 
 
+def _wall_clock() -> datetime:
+    return datetime.now().astimezone()
+
+
 async def run(plan: Dialplan, channel: Channel, context: str | None = None, exten: str | None = None, *,
               priority: int = 1, max_steps: int = DEFAULT_MAX_STEPS,
-              on_step: Callable[[Step], None] | None = None, on_log: Callable[[str], None] | None = None) -> RunResult:
+              on_step: Callable[[Step], None] | None = None, on_log: Callable[[str], None] | None = None,
+              clock: Callable[[], datetime] | None = None) -> RunResult:
     """Run ``channel`` through ``plan`` from (context, exten, priority); return what happened.
 
-    ``context``/``exten`` default to the channel's own. Raises :class:`DialplanLoopError` after
-    ``max_steps`` applications (the channel is hung up first); other errors end the call and are
-    reported in ``RunResult.error``.
+    ``context``/``exten`` default to the channel's own. ``clock`` (default: the wall clock, local
+    time zone) gives the time for timed includes, GotoIfTime and IFTIME. Raises
+    :class:`DialplanLoopError` after ``max_steps`` applications (the channel is hung up first);
+    other errors end the call and are reported in ``RunResult.error``.
     """
-    ex = Execution(plan, channel, max_steps=max_steps, on_step=on_step, on_log=on_log)
+    ex = Execution(plan, channel, max_steps=max_steps, on_step=on_step, on_log=on_log, clock=clock)
     return await ex.run(context, exten, priority)
 
 
 def simulate(plan: Dialplan, context: str, exten: str, *, max_steps: int = DEFAULT_MAX_STEPS,
-             on_step: Callable[[Step], None] | None = None, **channel_options) -> tuple["SimulatedChannel", RunResult]:
+             on_step: Callable[[Step], None] | None = None, at: datetime | None = None,
+             **channel_options) -> tuple["SimulatedChannel", RunResult]:
     """Dry-run one call on a new :class:`SimulatedChannel` and wait for it: ``chan, result = simulate(...)``.
 
     Blocking on purpose, for notebooks and scripts: it works with or without a running event loop
     (inside Jupyter it runs the simulation on its own loop in a short-lived worker thread).
     ``channel_options`` go to :class:`SimulatedChannel` (``caller_id_num``, ``dial_outcomes``,
-    ``digits``, ``hangup_at``...). Raises :class:`DialplanLoopError` like :func:`run`.
+    ``digits``, ``hangup_at``...). ``at`` is the wall-clock time the call starts (default: now);
+    it advances with the simulated time. Raises :class:`DialplanLoopError` like :func:`run`.
     """
     import asyncio
     import concurrent.futures
@@ -287,9 +302,13 @@ def simulate(plan: Dialplan, context: str, exten: str, *, max_steps: int = DEFAU
     from .channel import SimulatedChannel
 
     chan = SimulatedChannel(context=context, exten=exten, **channel_options)
+    start = at if at is not None else _wall_clock()
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=chan.clock)
 
     def go() -> RunResult:
-        return asyncio.run(run(plan, chan, context, exten, max_steps=max_steps, on_step=on_step))
+        return asyncio.run(run(plan, chan, context, exten, max_steps=max_steps, on_step=on_step, clock=clock))
 
     try:
         asyncio.get_running_loop()

@@ -10,9 +10,11 @@ priority* wins, so a pattern can supply the later priorities of a more specific 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterator
 
 from .patterns import Pattern, strip_dashes
+from .timespec import TimeSpec
 
 __all__ = ["Priority", "Extension", "Include", "Context", "Dialplan", "Found"]
 
@@ -76,12 +78,17 @@ class Extension:
 
 @dataclass
 class Include:
-    """``include => other`` (an optional time spec after a comma is kept, not evaluated)."""
+    """``include => other[,times,weekdays,monthdays,months[,tz]]``: active only inside the time spec."""
 
     name: str
     timespec: str | None = None
     filename: str = "<string>"
     line: int = 0
+    timing: TimeSpec | None = None
+
+    def active(self, now: datetime | None) -> bool:
+        """Without a time (``now=None``: static tools) every include counts."""
+        return self.timing is None or now is None or self.timing.matches(now)
 
 
 @dataclass
@@ -124,6 +131,7 @@ class Dialplan:
         self._sorted: dict[str, list[Extension]] = {}
         self._index: dict[str, tuple[dict[str, list[Extension]], list[Extension]]] = {}
         self._order: dict[str, list[str]] = {}
+        self._timed: bool | None = None
 
     def __contains__(self, context: str) -> bool:
         return context in self.contexts
@@ -136,6 +144,7 @@ class Dialplan:
         self._sorted.clear()
         self._index.clear()
         self._order.clear()
+        self._timed = None
 
     def _extensions(self, context: str) -> list[Extension]:
         cached = self._sorted.get(context)
@@ -157,9 +166,15 @@ class Dialplan:
             index = self._index[context] = (literals, patterns)
         return index
 
-    def search_order(self, context: str) -> list[str]:
-        """The contexts a lookup in ``context`` visits, in order: itself, then includes depth first."""
-        cached = self._order.get(context)
+    def search_order(self, context: str, now: datetime | None = None) -> list[str]:
+        """The contexts a lookup in ``context`` visits, in order: itself, then includes depth first.
+
+        ``now`` switches time-conditioned includes on or off; None counts them all.
+        """
+        if self._timed is None:
+            self._timed = any(inc.timing is not None for c in self.contexts.values() for inc in c.includes)
+        key = context if (now is None or not self._timed) else None
+        cached = self._order.get(context) if key is not None else None
         if cached is not None:
             return cached
         order: list[str] = []
@@ -171,16 +186,19 @@ class Dialplan:
             seen.add(name)
             order.append(name)
             for inc in self.contexts[name].includes:
-                visit(inc.name)
+                if inc.active(now):
+                    visit(inc.name)
 
         visit(context)
-        self._order[context] = order
+        if key is not None:
+            self._order[key] = order
         return order
 
-    def candidates(self, context: str, exten: str, callerid: str | None = None) -> Iterator[tuple[str, Extension]]:
+    def candidates(self, context: str, exten: str, callerid: str | None = None, *,
+                   now: datetime | None = None) -> Iterator[tuple[str, Extension]]:
         """Every (context, extension) that matches ``exten``, in the order lookups try them."""
         number = strip_dashes(exten)
-        for name in self.search_order(context):
+        for name in self.search_order(context, now):
             literals, patterns = self._lookup_index(name)
             for ext in literals.get(number, ()):  # every literal sorts before every pattern
                 if ext.matches(exten, callerid):
@@ -189,36 +207,41 @@ class Dialplan:
                 if ext.matches(exten, callerid):
                     yield name, ext
 
-    def find(self, context: str, exten: str, priority: int, callerid: str | None = None) -> Found | None:
-        """The step to run for (context, exten, priority), or None."""
-        for name, ext in self.candidates(context, exten, callerid):
+    def find(self, context: str, exten: str, priority: int, callerid: str | None = None, *,
+             now: datetime | None = None) -> Found | None:
+        """The step to run for (context, exten, priority), or None; ``now`` for timed includes."""
+        for name, ext in self.candidates(context, exten, callerid, now=now):
             step = ext.priorities.get(priority)
             if step is not None:
                 return Found(name, ext, step)
         return None
 
-    def find_label(self, context: str, exten: str, label: str, callerid: str | None = None) -> Found | None:
+    def find_label(self, context: str, exten: str, label: str, callerid: str | None = None, *,
+                   now: datetime | None = None) -> Found | None:
         """The step carrying ``label`` for (context, exten), or None."""
-        for name, ext in self.candidates(context, exten, callerid):
+        for name, ext in self.candidates(context, exten, callerid, now=now):
             number = ext.labels.get(label)
             if number is not None:
                 return Found(name, ext, ext.priorities[number])
         return None
 
-    def exists(self, context: str, exten: str, priority: int = 1, callerid: str | None = None) -> bool:
-        return self.find(context, exten, priority, callerid) is not None
+    def exists(self, context: str, exten: str, priority: int = 1, callerid: str | None = None, *,
+               now: datetime | None = None) -> bool:
+        return self.find(context, exten, priority, callerid, now=now) is not None
 
-    def can_match(self, context: str, exten: str, callerid: str | None = None) -> bool:
+    def can_match(self, context: str, exten: str, callerid: str | None = None, *,
+                  now: datetime | None = None) -> bool:
         """Could ``exten`` (perhaps after more digits) reach an extension of ``context``?"""
-        for name in self.search_order(context):
+        for name in self.search_order(context, now):
             for ext in self._extensions(name):
                 if ext.pattern.can_match(exten):
                     return True
         return False
 
-    def matches_more(self, context: str, exten: str, callerid: str | None = None) -> bool:
+    def matches_more(self, context: str, exten: str, callerid: str | None = None, *,
+                     now: datetime | None = None) -> bool:
         """Would more digits still lead to a (different) match? Used to wait for digits."""
-        for name in self.search_order(context):
+        for name in self.search_order(context, now):
             for ext in self._extensions(name):
                 if ext.pattern.matches_more(exten):
                     return True

@@ -6,6 +6,7 @@ Introduced in notebook 07. Understood syntax::
     TRUNK=pstn
     [internal]                         ; a context
     include => demo                    ; searched after this context's own extensions
+    include => day,08:00-17:59,mon-fri,*,*   ; only inside that time (see labkit.dialplan.timespec)
     exten => 100,1,Answer()            ; extension, priority, Application(arguments)
     exten = 100,n(greet),Playback(hello-world)   ; 'n' = previous + 1, '(greet)' a label
     same => n,Hangup()                 ; 'same' = the extension of the line before
@@ -32,6 +33,7 @@ from pathlib import Path
 from .applications import APPLICATIONS
 from .errors import DialplanError, DialplanErrors, PatternError
 from .model import Context, Dialplan, Extension, Include, Priority
+from .timespec import TimeSpec
 from .variables import VariableScope, static_problems, substitute
 
 __all__ = ["parse", "load", "check", "CheckReport"]
@@ -40,7 +42,7 @@ _KEY_VALUE = re.compile(r"([A-Za-z_][\w.-]*)\s*(=>|=)\s*(.*)\Z")
 _PRIORITY = re.compile(r"(\d+|n|hint)(?:\(([^()]*)\))?\Z")
 _APP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _LABEL = re.compile(r"[A-Za-z0-9_][\w-]*\Z")
-_GOTO_APPS = {"goto", "gotoif", "gosub"}
+_GOTO_APPS = {"goto", "gotoif", "gosub", "gotoiftime"}
 
 
 @dataclass
@@ -231,10 +233,14 @@ class _Loader:
             if not name:
                 self.error("include needs a context name", filename, number)
                 return
+            timing = None
             if timespec.strip():
-                self.warn(f"include of [{name}] has a time condition '{timespec.strip()}', which labkit "
-                          "does not evaluate: the include is always active", filename, number)
-            ctx.includes.append(Include(name, timespec.strip() or None, filename, number))
+                try:
+                    timing = TimeSpec.parse(timespec.strip())
+                except DialplanError as exc:
+                    self.error(f"include => {name}: {exc.message}", filename, number)
+                    return
+            ctx.includes.append(Include(name, timespec.strip() or None, filename, number, timing))
         elif key == "ignorepat":
             ctx.ignore_patterns.append(value)
         elif key in ("switch", "eswitch", "lswitch"):
@@ -409,7 +415,7 @@ class _Loader:
 
 
 def _goto_targets(app: str, data: str) -> list[str]:
-    if app != "gotoif":
+    if app not in ("gotoif", "gotoiftime"):
         return [data]
     if "?" not in data:
         return []

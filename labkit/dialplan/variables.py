@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Protocol
 
 from .errors import ExpressionError
@@ -57,13 +58,18 @@ class VariableScope:
     """
 
     def __init__(self, channel=None, globals: dict[str, str] | None = None,
-                 variables: dict[str, str] | None = None):
+                 variables: dict[str, str] | None = None, clock: Callable[[], datetime] | None = None):
         self.channel = channel
+        self.clock = clock
         self.globals = globals if globals is not None else {}
         if channel is not None:
             self.variables = channel.variables
         else:
             self.variables = variables if variables is not None else {}
+
+    def now(self) -> datetime:
+        """The time IFTIME() tests: the injected clock, else the wall clock."""
+        return self.clock() if self.clock is not None else datetime.now().astimezone()
 
     def builtin(self, name: str) -> str | None:
         ch = self.channel
@@ -250,6 +256,18 @@ def _regex(scope: Scope, args: str) -> str:
         return "1" if re.search(m.group(1), m.group(2)) else "0"
     except re.error as exc:
         raise ExpressionError(f"REGEX: bad regular expression '{m.group(1)}' ({exc})") from None
+
+
+@dialplan_function("IFTIME", summary="${IFTIME(times,weekdays,mdays,months[,tz]?true:false)}: pick by the time")
+def _iftime(scope: Scope, args: str) -> str:
+    from .timespec import TimeSpec
+
+    if "?" not in args:
+        raise ExpressionError(f"IFTIME({args}): expected IFTIME(timespec?true:false)")
+    spec, _, choices = args.partition("?")
+    yes, _, no = choices.partition(":")
+    now = scope.now() if hasattr(scope, "now") else datetime.now().astimezone()
+    return yes if TimeSpec.parse(spec.strip()).matches(now) else no
 
 
 # -- substitution -----------------------------------------------------------------------------

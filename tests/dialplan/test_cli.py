@@ -60,3 +60,14 @@ def test_route_bad_arguments():
     assert code != 0 and "status must be one of" in err
     code, _, err = cli("route", DATA / "broken.conf", "default", "1")
     assert code == 1 and "broken.conf:2:" in err
+
+
+def test_route_at_a_given_time():
+    code, out, _ = cli("route", DATA / "hours.conf", "incoming", "1", "--at", "2026-11-26 10:00")
+    assert code == 0 and "contexts searched at Thu 2026-11-26 10:00: incoming -> open -> closed" in out
+    assert 'Dial("SIM/100-' in out
+    code, out, _ = cli("route", DATA / "hours.conf", "incoming", "1", "--at", "2026-11-26 20:00")
+    assert code == 0 and "contexts searched at Thu 2026-11-26 20:00: incoming -> closed" in out
+    assert 'Playback("SIM/100-' in out and "office-closed" in out
+    code, _, err = cli("route", DATA / "hours.conf", "incoming", "1", "--at", "tonight")
+    assert code == 2 and "'tonight' is not a date and time like '2026-11-26 20:00'" in err
