@@ -111,9 +111,8 @@ def to_mermaid() -> str:
 def _as_name_addr(value: NameAddr | URI | str, where: str) -> NameAddr:
     if isinstance(value, NameAddr):
         return value
-    if isinstance(value, str):
-        text = value.strip()
-        return NameAddr.parse(text, where) if "<" in text else NameAddr(parse_uri(text))
+    if isinstance(value, str):   # '"Name" <sip:a@b>;p=1' or 'sip:a@b;tag=1' (tag in the header)
+        return NameAddr.parse(value.strip(), where)
     return NameAddr(value)
 
 

@@ -127,6 +127,14 @@ def test_make_request_preloaded_outbound_proxy_route():
     assert request.get("User-Agent") == "labkit-test"
 
 
+def test_make_request_addr_spec_parameters_belong_to_the_header():
+    request = make_request("OPTIONS", "sip:x@y.example", from_="sip:a@b.example;tag=abc",
+                           to="Bob <sip:bob@y.example>", local_via="SIP/2.0/UDP h.example")
+    assert request.get("From") == "<sip:a@b.example>;tag=abc" and request.from_.tag == "abc"
+    assert str(request.from_.uri) == "sip:a@b.example"
+    assert request.get("To") == "Bob <sip:bob@y.example>"
+
+
 def test_make_request_rejects_bad_input():
     with pytest.raises(ValueError, match=r"CSeq must be an integer 0..2\*\*32-1, not -1"):
         make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h", cseq=-1)
