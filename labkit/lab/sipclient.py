@@ -131,13 +131,17 @@ class SipClient:
             request = parse(bytes(request))
         branch = request.via[0].branch
         self.send(request)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                message = self.receive(left)
+            except TimeoutError:
                 raise TimeoutError(f"no final response to {request.method} from "
-                                   f"{self.server[0]}:{self.server[1]}")
-            message = self.receive(left)
+                                   f"{self.server[0]}:{self.server[1]} within {wait:g} s") from None
             if isinstance(message, Response) and message.status >= 200 and message.via[0].branch == branch:
                 return message
 
