@@ -387,6 +387,17 @@ def test_rfc2543_hold_with_zero_address():
     assert result.sdp.media[0].direction == "recvonly"
 
 
+def test_session_level_direction_applies_to_its_media():
+    offer = sdp("v=0", "o=- 1 2 IN IP4 198.51.100.1", "s=-", "c=IN IP4 198.51.100.1", "t=0 0",
+                "a=inactive", "m=audio 5004 RTP/AVP 0")
+    result = pbx().answer(offer)
+    assert result.audio.remote_hold and result.audio.direction == "inactive"
+    assert result.sdp.media[0].direction == "inactive"
+    # a media-level attribute wins over the session's
+    result = pbx().answer(offer + "a=sendrecv\r\n")
+    assert not result.audio.remote_hold and result.audio.direction == "sendrecv"
+
+
 def test_session_versions_and_unchanged_reoffers():
     neg = pbx()
     first = neg.create_offer()
