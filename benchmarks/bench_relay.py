@@ -1,0 +1,403 @@
+"""RTP relay capacity: N concurrent G.711 calls through labkit's MediaRelay on ONE core.
+
+    .venv/bin/python benchmarks/bench_relay.py [--calls 200,400,600,800,1000] [--seconds 10]
+                                               [--relays labkit,uvloop,asyncio]
+
+The relay under test runs in a child process pinned to CPU 0; the traffic generator (this
+process) is pinned to CPU 1. Every call carries 20 ms PCMU packets both ways (50 packets/s
+per direction: 800 calls = 80,000 packets/s into the relay and as many out). Each packet
+carries its stream, sequence number and the generator's send time (CLOCK_MONOTONIC, ns); the
+generator measures on what comes back: loss, added delay (receive - send) p50/p99, and the
+RFC 3550 interarrival jitter. The relay process measures its own CPU time in the window.
+
+The same load runs through two bare references (benchmarks/relay_peer.py: static forwarding,
+nothing checked or counted) on uvloop and on asyncio's default loop, in the same run. For each
+relay N steps up until the bar is missed (loss < 0.1 % and p99 added delay < 5 ms); the table
+ends with the largest N that met it and the CPU per relayed packet, with the ratio to the bare
+uvloop relay. All phones of one side share one generator socket (the relay latches each leg
+onto it): that keeps the generator cheap enough not to be the bottleneck, and the relay's
+work per packet is the same as with distinct phones.
+
+The delay includes the generator's own lag (it sends and reads in one loop); the bare relays
+see the same lag, so compare the columns, not the absolute numbers, when the machine is busy.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BIND = "127.0.0.1"
+PORT_RANGE = (24000, 31999)          # labkit relay ports (4000 pairs); busy pairs are skipped
+PACKET = 12 + 160                    # RTP header + 20 ms of PCMU
+FRAME_NS = 20_000_000
+STAMP = struct.Struct("!HI8xQ")      # seq, timestamp at offset 2; send time (ns) at offset 16
+HEAD = struct.Struct("!2xH8xIQ")     # what the generator reads back: seq, stream, send time
+WANT_LOSS, WANT_P99_MS = 0.001, 5.0
+RCVBUF = 8 << 20
+
+
+def pin(cpu: int) -> bool:
+    try:
+        if os.cpu_count() and os.cpu_count() > cpu:
+            os.sched_setaffinity(0, {cpu})
+            return True
+    except (AttributeError, OSError):
+        pass
+    return False
+
+
+def big_buffers(sock: socket.socket) -> None:
+    for opt, force in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):   # SO_RCVBUFFORCE / SO_SNDBUFFORCE
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+
+
+# ===================================================================== the relay process
+
+
+class RelayServer:
+    """Runs in the child: opens N calls of one relay kind, reports its CPU in the window
+    (CPU time of the thread running the event loop: all the relaying happens there)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.calls: list = []
+        self.ports = None
+        self.cpu: list[float] = []
+
+    async def open(self, n: int, to_a: list, to_b: list, warmup: float, seconds: float) -> dict:
+        to_a, to_b = tuple(to_a), tuple(to_b)
+        ports_a, ports_b = [], []
+        if self.kind == "labkit":
+            from labkit.pbx.media import MediaRelay, PortAllocator
+            self.ports = self.ports or PortAllocator(BIND, *PORT_RANGE)
+            for _ in range(n):
+                relay = await MediaRelay(self.ports).open()
+                relay.a.configure(remote=to_a, codec="pcmu", dtmf_payload_type=101)
+                relay.b.configure(remote=to_b, codec="pcmu", dtmf_payload_type=101)
+                self.calls.append(relay)
+                ports_a.append(relay.a.port)
+                ports_b.append(relay.b.port)
+        else:
+            sys.path.insert(0, str(HERE))
+            from relay_peer import BareCall
+            for _ in range(n):
+                call = await BareCall(BIND, to_a, to_b).open()
+                self.calls.append(call)
+                ports_a.append(call.ports[0])
+                ports_b.append(call.ports[1])
+        loop = asyncio.get_running_loop()
+        self.cpu = []
+        for delay in (warmup, warmup + seconds):
+            loop.call_later(delay, lambda: self.cpu.append((time.thread_time(), time.perf_counter())))
+        return {"ports_a": ports_a, "ports_b": ports_b}
+
+    async def close(self) -> dict:
+        stats = {}
+        if self.kind == "labkit":
+            totals = np.zeros(4, np.int64)
+            for relay in self.calls:
+                for leg in (relay.a, relay.b):
+                    totals += (leg.rx_packets, leg.tx_packets, leg.dropped, leg.malformed)
+                await relay.close()
+            stats = dict(zip(("rx", "tx", "dropped", "malformed"), map(int, totals)))
+            stats["ports_in_use"] = self.ports.in_use
+        else:
+            for call in self.calls:
+                call.close()
+            await asyncio.sleep(0.05)
+        self.calls = []
+        cpu = None
+        if len(self.cpu) == 2:
+            (c0, w0), (c1, w1) = self.cpu
+            cpu = (c1 - c0) / (w1 - w0)
+        return {"cpu": cpu, **stats}
+
+
+def serve(kind: str) -> None:
+    """Child process: JSON commands on stdin, JSON answers on stdout."""
+    pinned = pin(0)
+    if kind == "asyncio":
+        loop = asyncio.new_event_loop()
+    else:
+        from labkit.pbx.loop import new_event_loop, loop_name
+        loop = new_event_loop()
+    server = RelayServer(kind)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 20000):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    name = "asyncio" if kind == "asyncio" else loop_name(loop)
+    print(json.dumps({"ready": kind, "loop": name, "pinned": pinned}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["cmd"] == "open":
+            coro = server.open(cmd["calls"], cmd["to_a"], cmd["to_b"], cmd["warmup"], cmd["seconds"])
+        elif cmd["cmd"] == "close":
+            coro = server.close()
+        else:
+            break
+        answer = asyncio.run_coroutine_threadsafe(coro, loop).result(60)
+        print(json.dumps(answer), flush=True)
+
+
+# ================================================================== the traffic generator
+
+
+class Relay:
+    """The parent's handle on a relay child process."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        hello = self.read()
+        self.loop, self.pinned = hello["loop"], hello["pinned"]
+
+    def read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"relay process {self.kind} died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_load(relay: Relay, n: int, warmup: float, seconds: float, sock_a, sock_b) -> dict:
+    """Send 20 ms packets on 2n streams for warmup + seconds; measure what comes back."""
+    opened = relay.ask(cmd="open", calls=n, to_a=list(sock_a.getsockname()), to_b=list(sock_b.getsockname()),
+                       warmup=warmup, seconds=seconds)
+    # stream s < n: phone A of call s -> relay leg a;  stream n+s: phone B of call s -> leg b
+    dests = [(BIND, p) for p in opened["ports_a"]] + [(BIND, p) for p in opened["ports_b"]]
+    senders = [sock_a.sendto] * n + [sock_b.sendto] * n
+    streams = 2 * n
+    packets = []
+    for s in range(streams):
+        pkt = bytearray(PACKET)
+        pkt[0], pkt[1] = 0x80, 0                        # V=2, PT 0 (PCMU)
+        struct.pack_into("!II", pkt, 8, 0x10000 + s, s)  # SSRC, stream number in the payload
+        pkt[20:] = b"\xff" * (PACKET - 20)              # μ-law silence
+        packets.append(pkt)
+    slot = FRAME_NS / streams                           # streams evenly spread over 20 ms
+    pc = time.perf_counter_ns
+    stamp = STAMP.pack_into
+    rx_a, rx_b = sock_a.recv, sock_b.recv
+    got: list[bytes] = []
+    got_t: list[int] = []
+    keep, keep_t = got.append, got_t.append
+    lateness: list[int] = []
+    gc.disable()                                        # no collector pauses while sending
+    t0 = pc() + 50_000_000
+    w0 = t0 + int(warmup * 1e9)
+    w1 = w0 + int(seconds * 1e9)
+    sent_in_window = 0
+    k = 0                                               # packet index over all streams
+    cycle = 0
+    i = 0
+    due = t0
+    send_errors = 0
+    give_up = w1 + 2_000_000_000                        # a generator far behind stops anyway
+    now = pc()
+    while due < w1 and now < give_up:
+        now = pc()
+        burst = 0
+        while due <= now and burst < 32 and due < w1:   # behind? catch up, but keep reading
+            pkt = packets[i]
+            stamp(pkt, 2, cycle & 0xFFFF, (cycle * 160) & 0xFFFFFFFF, now)
+            try:
+                senders[i](pkt, dests[i])
+            except OSError:
+                send_errors += 1
+            if w0 <= now < w1:
+                sent_in_window += 1
+                if not k & 63:
+                    lateness.append(now - due)
+            k += 1
+            burst += 1
+            i += 1
+            if i == streams:
+                i = 0
+                cycle += 1
+            due = t0 + cycle * FRAME_NS + int(i * slot)
+            now = pc()
+        for recv in (rx_a, rx_b):
+            try:
+                while True:
+                    keep(recv(24))
+                    keep_t(pc())
+            except BlockingIOError:
+                pass
+        if due - now > 2_000_000:
+            select.select([sock_a, sock_b], [], [], (due - now - 1_000_000) / 1e9)
+    # drain the tail: packets still on their way
+    end = pc() + 300_000_000
+    while pc() < end:
+        r, _, _ = select.select([sock_a, sock_b], [], [], 0.05)
+        for s in r:
+            try:
+                while True:
+                    keep(s.recv(24))
+                    keep_t(pc())
+            except BlockingIOError:
+                pass
+    gc.enable()
+    closed = relay.ask(cmd="close")
+    return analyse(got, got_t, sent_in_window, w0, w1, lateness, streams, closed, send_errors)
+
+
+def analyse(got, got_t, sent, w0, w1, lateness, streams, closed, send_errors) -> dict:
+    data = np.frombuffer(b"".join(d.ljust(24, b"\0") for d in got), np.uint8).reshape(-1, 24)
+    seq = data[:, 2:4].copy().view(">u2").ravel().astype(np.int64)
+    stream = data[:, 12:16].copy().view(">u4").ravel().astype(np.int64)
+    sent_t = data[:, 16:24].copy().view(">u8").ravel().astype(np.int64)
+    rx_t = np.asarray(got_t, np.int64)
+    inside = (sent_t >= w0) & (sent_t < w1)
+    seq, stream, sent_t, rx_t = seq[inside], stream[inside], sent_t[inside], rx_t[inside]
+    delay_ms = (rx_t - sent_t) / 1e6
+    received = len(delay_ms)
+    loss = max(0.0, 1 - received / sent) if sent else 1.0
+    jitter = float("nan")
+    if received > 2:
+        order = np.lexsort((seq, stream))
+        st, d = stream[order], delay_ms[order]
+        same = st[1:] == st[:-1]
+        # RFC 3550 A.8 estimator J += (|D| - J) / 16, run per stream: its mean over time
+        # equals the mean of |D| smoothed; we report the mean of the per-stream estimates
+        from scipy.signal import lfilter
+        starts = np.flatnonzero(np.r_[True, ~same])
+        js = []
+        for a, b in zip(starts, np.r_[starts[1:], len(st)]):
+            x = np.abs(np.diff(d[a:b]))
+            if len(x):
+                js.append(lfilter([1 / 16], [1, -15 / 16], x)[-1])
+        jitter = float(np.mean(js)) if js else float("nan")
+    late = np.asarray(lateness) / 1e6 if lateness else np.zeros(1)
+    return {
+        "sent": sent, "received": received, "loss": loss,
+        "p50": float(np.percentile(delay_ms, 50)) if received else float("nan"),
+        "p99": float(np.percentile(delay_ms, 99)) if received else float("nan"),
+        "max": float(delay_ms.max()) if received else float("nan"),
+        "jitter": jitter, "cpu": closed.get("cpu"), "gen_late_p99": float(np.percentile(late, 99)),
+        "send_errors": send_errors, "relay": closed,
+        "pps": sent / ((w1 - w0) / 1e9),
+    }
+
+
+def meets(r: dict) -> bool:
+    return r["loss"] < WANT_LOSS and r["p99"] < WANT_P99_MS
+
+
+def main() -> None:
+    import faulthandler, signal
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", default="200,400,600,800,1000", help="comma-separated N to step through")
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured window per step")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--relays", default="labkit,uvloop,asyncio",
+                    help="labkit = MediaRelay on labkit.pbx.loop; uvloop/asyncio = bare relay_peer")
+    ap.add_argument("--all", action="store_true", help="keep stepping after a relay misses the bar")
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    steps = [int(x) for x in args.calls.split(",")]
+    kinds = args.relays.split(",")
+    pinned = pin(1)
+    socks = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((BIND, 0))
+        big_buffers(s)
+        s.setblocking(False)
+        socks.append(s)
+    print(f"relay on CPU 0, generator on CPU 1 (pinned: {pinned}); {os.cpu_count()} CPUs; "
+          f"{args.seconds:g} s per step after {args.warmup:g} s warm-up; load average "
+          f"{os.getloadavg()[0]:.2f}")
+    names = {"labkit": "labkit MediaRelay", "uvloop": "bare relay, uvloop", "asyncio": "bare relay, asyncio"}
+    print(f"\n{'relay':22} {'calls':>5} {'pps in':>7} {'loss %':>7} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'max ms':>7} {'jitter':>7} {'relay CPU':>9} {'µs/pkt':>7} {'gen late':>8}  bar")
+    best: dict[str, int] = {}
+    cost: dict[str, list[tuple[int, float]]] = {}
+    for kind in kinds:
+        relay = Relay(kind)
+        try:
+            best[kind] = 0
+            for n in steps:
+                r = run_load(relay, n, args.warmup, args.seconds, *socks)
+                ok = meets(r)
+                cpu = r["cpu"]
+                per_pkt = cpu / r["pps"] * 1e6 if cpu else float("nan")   # receive + send
+                if cpu is not None and cpu < 0.9:
+                    cost.setdefault(kind, []).append((n, per_pkt))
+                label = names[kind] + ("" if kind == "asyncio" or relay.loop == "uvloop" else f" ({relay.loop})")
+                print(f"{label:22} {n:5d} {r['pps']:7.0f} {100 * r['loss']:7.3f} {r['p50']:7.2f} {r['p99']:7.2f} "
+                      f"{r['max']:7.1f} {r['jitter']:7.3f} {100 * (cpu or 0):8.0f}% {per_pkt:7.2f} "
+                      f"{r['gen_late_p99']:7.2f}  {'ok' if ok else 'MISSED'}", flush=True)
+                extra = r["relay"]
+                if kind == "labkit" and (extra.get("ports_in_use") or extra.get("malformed")):
+                    print(f"    labkit relay: {extra}")
+                if r["gen_late_p99"] > WANT_P99_MS:
+                    print("    (the generator itself fell behind: this row measures the generator)")
+                if ok:
+                    best[kind] = n
+                elif not args.all:
+                    break
+        finally:
+            relay.stop()
+    print("\nlargest N meeting loss < 0.1 % and p99 added delay < 5 ms "
+          f"(steps {args.calls}; 'N+' = passed the largest step):")
+    for kind in kinds:
+        passed_all = best.get(kind) == steps[-1]
+        print(f"  {names[kind]:22} {best.get(kind, 0)}{'+' if passed_all else ''} calls")
+    if "labkit" in best and best.get("uvloop"):
+        print(f"  ratio labkit / bare uvloop: {best['labkit'] / best['uvloop']:.2f}")
+    if "labkit" in best and best.get("asyncio"):
+        print(f"  ratio labkit / bare asyncio: {best['labkit'] / best['asyncio']:.2f}")
+    # CPU per relayed packet at the largest N every relay ran unsaturated
+    common = set.intersection(*(set(n for n, _ in v) for v in cost.values())) if cost else set()
+    if common and "labkit" in cost:
+        n = max(common)
+        per = {k: dict(v)[n] for k, v in cost.items()}
+        print(f"\nCPU per relayed packet (receive + send) at {n} calls:")
+        for kind, us in per.items():
+            ratio = f"  ({us / per['uvloop']:.2f}x bare uvloop)" if "uvloop" in per else ""
+            print(f"  {names[kind]:22} {us:6.2f} µs{ratio}")
+
+
+if __name__ == "__main__":
+    main()
