@@ -32,7 +32,7 @@ from .uri import URI, ParseError, SipURI, parse_uri
 
 __all__ = [
     "Dialog", "DialogId", "DialogState", "DialogSet", "DialogTable", "DialogError",
-    "make_request", "build_invite", "new_tag", "new_call_id", "TRANSITIONS",
+    "make_request", "build_invite", "new_tag", "new_call_id", "TRANSITIONS", "to_mermaid", "draw",
     "DIALOG_CREATING_METHODS", "TARGET_REFRESH_METHODS",
 ]
 
@@ -102,6 +102,42 @@ def to_mermaid() -> str:
         lines.append(f"    {source} --> {target}: {event}")
     lines.append("    terminated --> [*]")
     return "\n".join(lines)
+
+
+_LAYOUT = {"init": (0.0, 2.0), "early": (-1.2, 1.0), "confirmed": (1.2, 1.0),
+           "terminated": (0.0, 0.0)}
+
+
+def draw(ax=None):
+    """Draw the dialog state machine with matplotlib from ``TRANSITIONS`` (notebook 06):
+    one arrow per pair of states, labelled with every event that takes it; self-loops are
+    listed beside their state.  Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 5))
+    edges: dict[tuple[str, str], list[str]] = {}
+    for (state, event), target in TRANSITIONS.items():
+        edges.setdefault((state, target), []).append(event)
+    for (state, target), events in edges.items():
+        (x0, y0), (x1, y1) = _LAYOUT[state], _LAYOUT[target]
+        label = "\n".join(events)
+        if state == target:
+            ax.text(x0, y0 + 0.22, "↻ " + label, ha="center", va="bottom", fontsize=8)
+            continue
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color="#555", shrinkA=22, shrinkB=22))
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2, label, ha="center", va="center", fontsize=8,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none"))
+    for state, (x, y) in _LAYOUT.items():
+        ax.text(x, y, "start" if state == "init" else state, ha="center", va="center",
+                fontsize=11, fontweight="bold", zorder=3,
+                bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fe", ec="#3367d6"))
+    ax.set_xlim(-2.4, 2.4)
+    ax.set_ylim(-0.4, 2.6)
+    ax.set_axis_off()
+    ax.set_title("SIP dialog states (RFC 3261 §12)")
+    return ax
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from labkit.sip.dialog import (
     DialogTable,
     build_invite,
     make_request,
+    draw,
     new_call_id,
     new_tag,
     to_mermaid,
@@ -555,6 +556,19 @@ def test_state_table_and_diagram_agree():
     assert dialog.history[-1] == ("confirmed", "terminate()", "terminated")
     dialog.terminate()   # no transition out of terminated: nothing happens
     assert len(dialog.history) == 2
+
+
+def test_diagram_drawn_from_the_table():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = draw()
+    texts = "\n".join(t.get_text() for t in ax.texts)
+    for (_, event) in TRANSITIONS:
+        assert event in texts
+    assert {"start", "early", "confirmed", "terminated"} <= {t.get_text() for t in ax.texts}
+    plt.close(ax.figure)
 
 
 # --- interop: SIPp on the other end, over real UDP on loopback ----------------------------------
