@@ -149,3 +149,12 @@ def test_bad_input():
         dtmf.DtmfDetector(44100)
     with pytest.raises(TypeError, match="int16"):
         dtmf.DtmfDetector().feed(np.zeros(10))
+
+
+def test_long_streams_keep_a_bounded_buffer():
+    det = dtmf.DtmfDetector()
+    frame = np.zeros(160, np.int16)
+    for _ in range(3000):                      # one minute of 20 ms frames
+        det.feed(frame)
+    assert len(det._buf) <= det._bank.longest + 2 * det.hop + 160
+    assert det.feed(dtmf.digit_tone("8", 0.1))[0].start == pytest.approx(60.0, abs=0.01)
