@@ -446,3 +446,41 @@ def test_relay_leg_sdp_change_relearns(arun):
         assert (await moved.recv())[0] == rtp(1, ssrc=0xB)
         await hang_up(relay, a, b, moved)
     arun(main)
+
+
+def test_configured_from_offer_answer_with_asymmetric_payload_types(arun):
+    """The PBX offered telephone-event 101 to phone B, which answered 96: B sends 101, expects 96."""
+    from labkit.sip.offer_answer import SdpNegotiator
+
+    def answer_sdp(port: int, direction: str) -> str:
+        return ("v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {port} RTP/AVP 8 96\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\n"
+                f"a=fmtp:96 0-16\r\na={direction}\r\n")
+    event = bytes(TelephoneEvent(event=9, duration=160))
+
+    async def main():
+        relay, a, b = await call()
+        offer_side = SdpNegotiator(*relay.b.local, codecs=("pcma", "telephone-event"))
+        offer_side.create_offer()
+        media = offer_side.receive_answer(answer_sdp(b.address[1], "sendrecv")).audio
+        relay.b.configure_from(media)
+        assert (relay.b.payload_type, relay.b.rx_dtmf_payload_type, relay.b.dtmf_payload_type) == (8, 101, 96)
+        a.send(rtp(1, pt=101, ssrc=0xA, payload=event), relay.a.local)
+        got = RtpPacket.parse((await b.recv())[0])
+        assert (got.payload_type, got.payload) == (96, event)
+        b.send(rtp(1, pt=101, ssrc=0xB, payload=event), relay.b.local)     # B uses the offered 101
+        assert RtpPacket.parse((await a.recv())[0]).payload_type == 101
+        b.send(rtp(2, pt=8, ssrc=0xB), relay.b.local)
+        assert RtpPacket.parse((await a.recv())[0]).payload_type == 0       # PCMA -> PCMU
+        # the PBX puts B on hold (a=sendonly); B answers recvonly: B -> A stops, A -> B goes on
+        offer_side.hold()
+        offer_side.create_offer()
+        relay.b.configure_from(offer_side.receive_answer(answer_sdp(b.address[1], "recvonly")).audio)
+        assert relay.b.direction == "recvonly" and relay.b.stats().source == b.address
+        b.send(rtp(3, pt=8, ssrc=0xB), relay.b.local)
+        a.send(rtp(2, pt=0, ssrc=0xA), relay.a.local)
+        assert RtpPacket.parse((await b.recv())[0]).payload_type == 8
+        await until(lambda: relay.b.rx_packets == 3)
+        assert relay.a.tx_packets == 2 and relay.b.dropped == 1
+        await hang_up(relay, a, b)
+    arun(main)

@@ -85,7 +85,8 @@ class RelayLeg(asyncio.DatagramProtocol):
     __slots__ = (
         "name", "relay", "peer", "transport", "rtcp", "latch", "port",
         "remote", "source", "forward", "rewrite", "tap", "_taps",
-        "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "direction",
+        "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
+        "rx_dtmf_payload_type", "direction",
         "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "dropped", "malformed", "foreign",
         "send_errors", "_closed",
     )
@@ -106,8 +107,10 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._taps: list[Tap] = []
         self.sdp_remote: Address | None = None
         self.codec: Codec | None = None
-        self.payload_type: int | None = None
+        self.payload_type: int | None = None          # PT the phone expects from us
         self.dtmf_payload_type: int | None = None
+        self.rx_payload_type: int | None = None       # PT the phone sends us
+        self.rx_dtmf_payload_type: int | None = None
         self.direction = "sendrecv"
         self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = 0
         self.dropped = self.malformed = self.foreign = self.send_errors = 0
@@ -146,7 +149,7 @@ class RelayLeg(asyncio.DatagramProtocol):
     def _new_source(self, data: bytes, addr: Address) -> bool:
         """A valid packet from an address other than the latched one: latch onto it?"""
         latch = self.latch
-        if latch.source is None and (data[1] & 0x7F) not in (self.payload_type, self.dtmf_payload_type):
+        if latch.source is None and (data[1] & 0x7F) not in (self.rx_payload_type, self.rx_dtmf_payload_type):
             if self.codec is not None:           # learn only from a negotiated payload type
                 self.foreign += 1
                 return False
@@ -178,45 +181,82 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     def configure(self, remote: Address | None = None, codec: Codec | str | None = None,
                   payload_type: int | None = None, dtmf_payload_type: int | None | object = _KEEP,
-                  rtcp_remote: Address | None = None, direction: str | None = None) -> None:
+                  rtcp_remote: Address | None = None, direction: str | None = None,
+                  rx_payload_type: int | None = None,
+                  rx_dtmf_payload_type: int | None | object = _KEEP) -> None:
         """Apply what this leg's phone put in SDP: media address, codec, payload types, direction.
 
         ``remote`` is the SDP ``c=``/``m=`` address; replies go there until the phone's own
         packets latch its real address. A *changed* address (re-INVITE) re-learns.
         ``codec=None`` relays whatever comes, unchanged. ``rtcp_remote`` defaults to the RTP
-        port + 1 (or ``a=rtcp``, RFC 3605, when the caller passes it). Arguments left out
-        keep their value; ``dtmf_payload_type=None`` means no telephone-event on this leg.
+        port + 1 (or ``a=rtcp``, RFC 3605, when the caller passes it).
+        ``payload_type`` / ``dtmf_payload_type`` are the numbers the phone expects in what it
+        receives; ``rx_*`` the numbers it sends (the same unless the PBX offered and the phone
+        answered with other numbers; default: the same). Arguments left out keep their value;
+        ``dtmf_payload_type=None`` means no telephone-event on this leg.
         """
+        if codec is not None:
+            new_codec = get_codec(codec)
+            if payload_type is None:
+                payload_type = new_codec.payload_type
+            if payload_type is None:
+                raise ValueError(f"{new_codec.name} has no static payload type: pass payload_type "
+                                 "(the number from the SDP a=rtpmap line)")
+        if dtmf_payload_type is _KEEP:
+            dtmf_payload_type = self.dtmf_payload_type
+        if rx_dtmf_payload_type is _KEEP:
+            rx_dtmf_payload_type = (dtmf_payload_type if dtmf_payload_type != self.dtmf_payload_type
+                                    else self.rx_dtmf_payload_type)
+        for name, pt in (("payload_type", payload_type), ("dtmf_payload_type", dtmf_payload_type),
+                         ("rx_payload_type", rx_payload_type), ("rx_dtmf_payload_type", rx_dtmf_payload_type)):
+            if pt is not None and (isinstance(pt, bool) or not isinstance(pt, int) or not 0 <= pt <= 127):
+                raise ValueError(f"{name} must be an RTP payload type 0..127, got {pt!r}")
+        if direction is not None and direction not in DIRECTIONS:
+            raise ValueError(f"unknown SDP direction {direction!r}; known: {', '.join(DIRECTIONS)}")
         if remote is not None:
             remote = _check_address(remote, "remote")
+            rtcp = (_check_address(rtcp_remote, "rtcp_remote") if rtcp_remote
+                    else (remote[0], remote[1] + 1, *remote[2:]))
             if remote != self.sdp_remote:
                 self.latch.reset()
                 self.source = None
                 self.rtcp.source = None
             self.sdp_remote = remote
             self.remote = self.source or remote
-            self.rtcp.sdp_remote = (_check_address(rtcp_remote, "rtcp_remote") if rtcp_remote
-                                    else (remote[0], remote[1] + 1, *remote[2:]))
-            self.rtcp.remote = self.rtcp.source or self.rtcp.sdp_remote
+            self.rtcp.sdp_remote = rtcp
+            self.rtcp.remote = self.rtcp.source or rtcp
             self.latch.arm()
         if codec is not None:
-            self.codec = get_codec(codec)
-            if payload_type is None:
-                payload_type = self.codec.payload_type
-            if payload_type is None:
-                raise ValueError(f"{self.codec.name} has no static payload type: pass payload_type "
-                                 "(the number from the SDP a=rtpmap line)")
-        if dtmf_payload_type is _KEEP:
-            dtmf_payload_type = self.dtmf_payload_type
-        for name, pt in (("payload_type", payload_type), ("dtmf_payload_type", dtmf_payload_type)):
-            if pt is not None and (isinstance(pt, bool) or not isinstance(pt, int) or not 0 <= pt <= 127):
-                raise ValueError(f"{name} must be an RTP payload type 0..127, got {pt!r}")
+            self.codec = new_codec
         if payload_type is not None:
             self.payload_type = payload_type
+            self.rx_payload_type = payload_type if rx_payload_type is None else rx_payload_type
+        elif rx_payload_type is not None:
+            self.rx_payload_type = rx_payload_type
         self.dtmf_payload_type = dtmf_payload_type
+        self.rx_dtmf_payload_type = rx_dtmf_payload_type
         if direction is not None:
-            self._set_direction(direction)
+            self.direction = direction
         self.relay._plan()
+
+    def configure_from(self, media) -> None:
+        """Configure from a :class:`labkit.sip.offer_answer.NegotiatedMedia` of this leg's
+        phone (what the B2BUA agreed with it). Its ``direction`` is the PBX's; the phone's is
+        the mirror image (we receive = the phone sends). A held phone (c=0.0.0.0 or port 0)
+        keeps its latched address and just stops receiving."""
+        phone_sends, phone_receives = media.receives, media.sends
+        direction = {(True, True): "sendrecv", (True, False): "sendonly",
+                     (False, True): "recvonly", (False, False): "inactive"}[(phone_sends, phone_receives)]
+        placeholder = media.remote_port == 0 or media.remote_address in ("0.0.0.0", "::")
+        remote = None if placeholder else (media.remote_address, media.remote_port)
+        rtcp = None
+        if remote is not None and media.remote_rtcp_port:
+            rtcp = (media.remote_address, media.remote_rtcp_port)
+        self.configure(remote=remote, codec=media.codec, payload_type=media.payload_type,
+                       rx_payload_type=media.local_payload_type,
+                       dtmf_payload_type=media.telephone_event_pt,
+                       rx_dtmf_payload_type=media.local_telephone_event_pt,
+                       rtcp_remote=rtcp, direction=direction)
 
     def set_direction(self, direction: str) -> None:
         """Hold and resume: the direction this leg's phone asked for in SDP."""
@@ -415,22 +455,22 @@ class MediaRelay:
             if src.codec is not None and dst.codec is not None:
                 if src.codec.name == dst.codec.name:
                     table = bytearray(range(128))
-                    table[src.payload_type] = dst.payload_type
-                    if src.dtmf_payload_type is not None:
-                        table[src.dtmf_payload_type] = (_DROP if dst.dtmf_payload_type is None
-                                                        else dst.dtmf_payload_type)
+                    table[src.rx_payload_type] = dst.payload_type
+                    if src.rx_dtmf_payload_type is not None:
+                        table[src.rx_dtmf_payload_type] = (_DROP if dst.dtmf_payload_type is None
+                                                           else dst.dtmf_payload_type)
                     if table != bytearray(range(128)):
                         src.rewrite, mode = _pt_remapper(bytes(table)), "remap"
                     self._transcoders.pop(key, None)
                 else:
-                    params = (src.codec.name, src.payload_type, dst.codec.name, dst.payload_type,
-                              src.dtmf_payload_type, dst.dtmf_payload_type)
+                    params = (src.codec.name, src.rx_payload_type, dst.codec.name, dst.payload_type,
+                              src.rx_dtmf_payload_type, dst.dtmf_payload_type)
                     tc = self._transcoders.get(key)
                     if tc is None or (tc.in_codec.name, tc.in_pt, tc.out_codec.name, tc.out_pt,
                                       tc.in_dtmf_pt, tc.out_dtmf_pt) != params:
                         tc = self._transcoders[key] = Transcoder(
-                            src.codec, src.payload_type, dst.codec, dst.payload_type,
-                            src.dtmf_payload_type, dst.dtmf_payload_type)
+                            src.codec, src.rx_payload_type, dst.codec, dst.payload_type,
+                            src.rx_dtmf_payload_type, dst.dtmf_payload_type)
                     src.rewrite = tc.convert
                     mode = f"transcode {src.codec.name}->{dst.codec.name}"
             self.modes[key] = mode
