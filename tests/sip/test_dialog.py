@@ -692,6 +692,7 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
     """SIPp's built-in caller (-sn uac) → our UAS: answer with SdpNegotiator, make the dialog
     from the 200, match its ACK and BYE through a DialogTable."""
     seen = {}
+    media_port = _free_udp_port()
 
     async def main():
         table = DialogTable()
@@ -727,7 +728,8 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
         endpoint = SipEndpoint(on_request, on_ack=on_ack)
         address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
         try:
-            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200", "-mp", "6000")
+            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200",
+                                   "-mp", str(media_port))
         finally:
             await endpoint.close()
 
@@ -735,7 +737,7 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
     assert code == 0, out[-3000:]
     media = seen["media"]
     assert (media.codec, media.payload_type, media.remote_address, media.remote_port) == \
-        ("pcmu", 0, "127.0.0.1", 6000)
+        ("pcmu", 0, "127.0.0.1", media_port)
     dialog = seen["dialog"]
     assert seen["ack_matched"] and seen["in_dialog"] == ["BYE"]
     assert dialog.terminated and dialog.remote_seq == 2
@@ -749,14 +751,14 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
     SIPp checks CSeq numbers, tags and the ACK's Request-URI with check_it regexps."""
     scenario = tmp_path / "callee.xml"
     scenario.write_text(STRICT_CALLEE)
-    sipp_port = _free_udp_port()
+    sipp_port, media_port = _free_udp_port(), _free_udp_port()
     seen = {}
 
     async def main():
         endpoint = SipEndpoint(lambda incoming: incoming.reply(481))
         address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
-        sipp_task = asyncio.create_task(_run_sipp(0, ["-sf", str(scenario)], tmp_path, "-mp", "6100",
-                                                  port=sipp_port))
+        sipp_task = asyncio.create_task(_run_sipp(0, ["-sf", str(scenario)], tmp_path,
+                                                  "-mp", str(media_port), port=sipp_port))
         await asyncio.sleep(0.5)   # SIPp binds its port
         try:
             negotiator = SdpNegotiator("127.0.0.1", 41000, codecs=("pcmu", "pcma", "telephone-event"))
@@ -773,7 +775,6 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
             seen["media"] = negotiator.receive_answer(final.body).audio
             hop = dialog.next_hop
             endpoint.send_stateless(dialog.create_ack(invite.cseq), Peer("udp", hop.host, hop.port))
-            await asyncio.sleep(0.3)
             bye = dialog.create_request("BYE")
             reply = await endpoint.request(bye, Peer("udp", hop.host, hop.port))
             dialog.receive_response(reply)
@@ -789,5 +790,5 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
     assert seen["early_history"] == [("init", "1xx with To tag", "early"), ("early", "2xx", "confirmed")]
     media = seen["media"]
     assert (media.codec, media.payload_type, media.telephone_event_pt, media.remote_port) == \
-        ("pcma", 8, 101, 6100)
+        ("pcma", 8, 101, media_port)
     assert seen["dialog"].terminated and seen["dialog"].local_seq == 2
