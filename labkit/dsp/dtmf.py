@@ -83,29 +83,34 @@ def generate(digits: str, rate: int = 8000, on_ms: float = 100, off_ms: float = 
 
 
 class _Bank:
-    """Precomputed per-tone window lengths and DFT bases for one sample rate.
+    """Precomputed DFT bases for all eight tones, as one matrix.
 
-    For each tone one real (n, 8) matrix: cos/sin over the first half, cos/sin over the
-    second half (the two half-window DFTs, whose sum is the Goertzel value), then
-    Hann-windowed cos/sin at f and at 2f (the second-harmonic check). One matrix product
-    per tone then gives everything for every analysis point at once.
+    Every tone's window ends at the same sample; a shorter window is a longer one with
+    zeros in front. So one (longest, 64) real matrix holds, per tone, eight columns:
+    cos/sin over the first half of its window, cos/sin over the second half (the two
+    half-window DFTs, whose sum is the Goertzel value), then Hann-windowed cos/sin at f and
+    at 2f (the second-harmonic check). A second (longest, 8) matrix of 0/1 masks gives each
+    tone's window energy. Two matrix products per call analyse every point at once.
     """
 
     def __init__(self, rate: int, q: float):
         self.freqs = np.array(ROWS + COLS)
-        self.lengths = [int(2 * round(q * rate / f / 2)) for f in self.freqs]   # even
-        self.bases = []
-        for f, n in zip(self.freqs, self.lengths):
+        self.lengths = np.array([int(2 * round(q * rate / f / 2)) for f in self.freqs])  # even
+        self.longest = int(self.lengths.max())
+        self.basis = np.zeros((self.longest, 8, 8))
+        self.masks = np.zeros((self.longest, 8))
+        for t, (f, n) in enumerate(zip(self.freqs, self.lengths)):
             k = np.arange(n)
             w1, w2 = 2 * np.pi * f * k / rate, 4 * np.pi * f * k / rate
             first = (k < n // 2).astype(float)
             hann = np.hanning(n)
-            self.bases.append(np.stack([
+            self.basis[self.longest - n:, t, :] = np.stack([
                 np.cos(w1) * first, -np.sin(w1) * first,
                 np.cos(w1) * (1 - first), -np.sin(w1) * (1 - first),
                 hann * np.cos(w1), -hann * np.sin(w1), hann * np.cos(w2), -hann * np.sin(w2),
-            ], axis=1))
-        self.longest = max(self.lengths)
+            ], axis=1)
+            self.masks[self.longest - n:, t] = 1.0
+        self.basis = self.basis.reshape(self.longest, 64)
 
 
 class DtmfDetector:
@@ -144,27 +149,23 @@ class DtmfDetector:
 
     # -- analysis --------------------------------------------------------------------
     def _analyse(self, points: np.ndarray) -> list[str | None]:
-        bank, buf = self._bank, self._buf
-        amps, fracs, devs, harm, steady = [], [], [], [], []
-        for f, n, basis in zip(bank.freqs, bank.lengths, bank.bases):
-            starts = points - n - self._buf_start
-            win = sliding_window_view(buf, n)[starts]               # (P, n)
-            y = win @ basis                                          # (P, 8), real
-            xa, xb = y[:, 0] + 1j * y[:, 1], y[:, 2] + 1j * y[:, 3]
-            x = xa + xb
-            amp = 2 * np.abs(x) / n
-            ms = np.mean(win * win, axis=1)
-            amps.append(amp)
-            ma, mb = np.abs(xa), np.abs(xb)
-            steady.append(np.minimum(ma, mb) / np.maximum(np.maximum(ma, mb), 1e-12))
-            fracs.append(np.where(ms > 0, amp * amp / 2 / np.maximum(ms, 1e-12), 0.0))
-            # phase advance over half a window = 2π·δ·half/rate
-            devs.append(np.angle(xb * np.conj(xa)) * self.rate / (2 * np.pi * (n // 2)) / f)
-            h1, h2 = np.hypot(y[:, 4], y[:, 5]), np.hypot(y[:, 6], y[:, 7])
-            harm.append(h2 / np.maximum(h1, 1e-12))
-        amps, fracs = np.array(amps).T, np.array(fracs).T            # (P, 8)
-        devs, harm, steady = np.array(devs).T, np.array(harm).T, np.array(steady).T
-        return self._decide(amps, fracs, devs, harm, steady)
+        bank = self._bank
+        starts = points - bank.longest - self._buf_start
+        win = sliding_window_view(self._buf, bank.longest)[starts]       # (P, longest)
+        if np.max(np.mean(win * win, axis=1)) < 0.25 * self.min_amp ** 2:
+            return [None] * len(points)          # too quiet to hold two tones: skip the work
+        y = (win @ bank.basis).reshape(len(points), 8, 8)                # (P, tone, column)
+        n = bank.lengths
+        xa, xb = y[..., 0] + 1j * y[..., 1], y[..., 2] + 1j * y[..., 3]
+        amp = 2 * np.abs(xa + xb) / n
+        ms = ((win * win) @ bank.masks) / n                               # mean square per tone
+        frac = np.where(ms > 0, amp * amp / 2 / np.maximum(ms, 1e-12), 0.0)
+        ma, mb = np.abs(xa), np.abs(xb)
+        steady = np.minimum(ma, mb) / np.maximum(np.maximum(ma, mb), 1e-12)
+        # phase advance over half a window = 2π·δ·(n/2)/rate  ->  relative deviation δ/f
+        dev = np.angle(xb * np.conj(xa)) * self.rate / (np.pi * n) / bank.freqs
+        harm = np.hypot(y[..., 6], y[..., 7]) / np.maximum(np.hypot(y[..., 4], y[..., 5]), 1e-12)
+        return self._decide(amp, frac, dev, harm, steady)
 
     def _decide(self, amp, frac, dev, harm, steady) -> list[str | None]:
         """All the checks, vectorised over analysis points (rows of the (P, 8) inputs)."""
