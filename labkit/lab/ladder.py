@@ -33,6 +33,7 @@ class Arrow:
     label: str
     dropped: bool = False
     transport: str = ""
+    call_id: str = ""
 
 
 def message_label(message: Any) -> str:
@@ -83,14 +84,17 @@ def _as_arrow(item: Any) -> Arrow:
 
 
 def ladder_arrows(source: Any, names: NameMap | None = None, *,
-                  label: Callable[[Any], str] = message_label, local: Any = None) -> list[Arrow]:
+                  label: Callable[[Any], str] = message_label, local: Any = None,
+                  call_id: str | Iterable[str] | None = None) -> list[Arrow]:
     """Arrows from bus events (or an `EventRecorder`), or from (time, src, dst, label) tuples.
 
     'sip.in' goes peer → local, 'sip.out' local → peer; a 'sip.drop' from the transport is an
     arrow peer → local with an ✗ and the reason. `local` names the server's address when an
     event does not carry it (drops); by default the last local address seen is used.
-    Events without a peer (a drop inside the transaction layer) are skipped.
+    Events without a peer (a drop inside the transaction layer) are skipped. `call_id` keeps
+    only the messages of those calls (a B2BUA's two legs have two Call-IDs).
     """
+    wanted = {call_id} if isinstance(call_id, str) else set(call_id) if call_id is not None else None
     items = getattr(source, "events", source)
     arrows: list[Arrow] = []
     last_local = local
@@ -106,12 +110,16 @@ def ladder_arrows(source: Any, names: NameMap | None = None, *,
         here = data.get("local") or last_local
         last_local = here or last_local
         transport = getattr(peer, "transport", "") or ""
+        message = data.get("message")
+        cid = (message.get("Call-ID") or "") if message is not None else ""
+        if wanted is not None and cid not in wanted:
+            continue
         if kind == "sip.in":
-            arrows.append(Arrow(item.time, _party(peer, names), _party(here, names), label(data["message"]),
-                                transport=transport))
+            arrows.append(Arrow(item.time, _party(peer, names), _party(here, names), label(message),
+                                transport=transport, call_id=cid))
         elif kind == "sip.out":
-            arrows.append(Arrow(item.time, _party(here, names), _party(peer, names), label(data["message"]),
-                                transport=transport))
+            arrows.append(Arrow(item.time, _party(here, names), _party(peer, names), label(message),
+                                transport=transport, call_id=cid))
         elif kind == "sip.drop":
             arrows.append(Arrow(item.time, _party(peer, names), _party(here, names),
                                 f"dropped: {data.get('reason', '')}", dropped=True, transport=transport))
@@ -196,9 +204,15 @@ def _text_label(arrow: Arrow, show_transport: bool, max_label: int) -> str:
 
 def ladder_plot(source: Any, names: NameMap | None = None, *, ax=None, times: bool = True,
                 parties: Iterable[str] | None = None, show_transport: bool = False,
-                title: str | None = None, max_label: int = 48):
+                title: str | None = None, max_label: int = 48, color_by: str = "kind"):
     """Draw the ladder with matplotlib; returns the Axes. Each message arrow is a
-    `FancyArrowPatch` with gid 'sip-arrow' (dropped ones end in an ✗), one row per message."""
+    `FancyArrowPatch` with gid 'sip-arrow' (dropped ones end in an ✗), one row per message.
+
+    `color_by="kind"`: requests blue, responses green, drops red; `"call"`: one colour per
+    Call-ID (like sngrep's dialog colours), with a legend.
+    """
+    if color_by not in ("kind", "call"):
+        raise ValueError(f"color_by must be 'kind' or 'call', not {color_by!r}")
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
@@ -213,10 +227,17 @@ def ladder_plot(source: Any, names: NameMap | None = None, *, ax=None, times: bo
         ax.text(x, -0.75, p, ha="center", va="bottom", fontsize=10, fontweight="bold",
                 bbox=dict(boxstyle="round,pad=0.3", fc="#e8f0fe", ec="#3367d6"))
     start = arrows[0].time if arrows else 0.0
+    calls = list(dict.fromkeys(a.call_id for a in arrows))
+    palette = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for row, arrow in enumerate(arrows):
         x0, x1 = xs[arrow.src], xs[arrow.dst]
         text = _text_label(arrow, show_transport, max_label)
-        color = "#b00020" if arrow.dropped else ("#1a1a80" if _is_request_label(arrow.label) else "#1b5e20")
+        if arrow.dropped:
+            color = "#b00020"
+        elif color_by == "call":
+            color = palette[calls.index(arrow.call_id) % len(palette)]
+        else:
+            color = "#1a1a80" if _is_request_label(arrow.label) else "#1b5e20"
         if x0 == x1:
             patch = FancyArrowPatch((x0, row - 0.15), (x0, row + 0.15), connectionstyle="arc3,rad=-1.2",
                                     arrowstyle="-|>", mutation_scale=12, color=color, zorder=2)
@@ -232,6 +253,12 @@ def ladder_plot(source: Any, names: NameMap | None = None, *, ax=None, times: bo
         ax.add_patch(patch)
         if times:
             ax.text(-0.35, row, f"{arrow.time - start:.3f} s", ha="right", va="center", fontsize=8, color="#555")
+    if color_by == "call" and len(calls) > 1:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=palette[i % len(palette)], lw=2) for i in range(len(calls))]
+        ax.legend(handles, [f"Call-ID {c[:24]}" for c in calls], loc="upper center",
+                  bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(calls)), fontsize=8, frameon=False)
     ax.set_xlim(-0.9 if times else -0.5, max(len(cols) - 1, 0) + 0.6)
     ax.set_ylim(n - 0.3, -1.3)
     ax.axis("off")

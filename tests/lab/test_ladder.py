@@ -85,7 +85,7 @@ def test_recorder_from_a_bus_and_sdp_label():
         bus.publish("call.answered", channel="x")           # not a SIP event: ignored
         bus.publish("sip.drop", message=invite, reason="no peer")  # transaction-layer drop: no peer
     arrows = ladder_arrows(rec)
-    assert arrows == [Arrow(5.0, "127.0.0.1:5080", "127.0.0.1:5060", "INVITE (SDP)", transport="udp")]
+    assert arrows == [Arrow(5.0, "127.0.0.1:5080", "127.0.0.1:5060", "INVITE (SDP)", transport="udp", call_id="c1")]
     assert message_label(invite.make_response(180, "Ringing")) == "180 Ringing"
 
 
@@ -107,3 +107,35 @@ def test_ipv6_parties_and_bad_entries():
     with pytest.raises(TypeError, match="must be an Arrow, an event or a"):
         ladder_arrows([42])
     assert ladder_text([]) == "(no messages)"
+
+
+def two_calls():
+    """A B2BUA's two legs: Call-ID c1 from the caller, c2 towards the callee."""
+    leg_a = parse(REGISTER.replace(b"REGISTER", b"INVITE"))
+    leg_b = parse(REGISTER.replace(b"REGISTER", b"INVITE").replace(b"Call-ID: c1", b"Call-ID: c2"))
+    callee = Peer("udp", "127.0.0.1", 5090)
+    return [
+        Event("sip.in", 1.0, {"message": leg_a, "peer": PHONE, "local": PBX}),
+        Event("sip.out", 1.1, {"message": leg_b, "peer": callee, "local": PBX}),
+        Event("sip.in", 1.2, {"message": leg_b.make_response(180, "Ringing"), "peer": callee, "local": PBX}),
+        Event("sip.out", 1.3, {"message": leg_a.make_response(180, "Ringing"), "peer": PHONE, "local": PBX}),
+    ]
+
+
+def test_filter_by_call_id():
+    names = {5080: "alice", 5060: "PBX", 5090: "bob"}
+    assert [(a.src, a.dst, a.label) for a in ladder_arrows(two_calls(), names, call_id="c2")] == [
+        ("PBX", "bob", "INVITE"), ("bob", "PBX", "180 Ringing")]
+    assert len(ladder_arrows(two_calls(), names, call_id=["c1", "c2"])) == 4
+    assert ladder_arrows(two_calls(), names, call_id="nope") == []
+
+
+def test_colour_by_call_gives_one_colour_per_call_and_a_legend():
+    ax = ladder_plot(two_calls(), {5080: "alice", 5060: "PBX", 5090: "bob"}, color_by="call", parties=["alice", "PBX", "bob"])
+    arrows = [p for p in ax.patches if p.get_gid() == "sip-arrow"]
+    colours = [matplotlib.colors.to_hex(p.get_edgecolor()) for p in arrows]
+    assert len(arrows) == 4 and colours[0] == colours[3] and colours[1] == colours[2] and colours[0] != colours[1]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Call-ID c1", "Call-ID c2"]
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="color_by must be 'kind' or 'call'"):
+        ladder_plot(two_calls(), color_by="dialog")
