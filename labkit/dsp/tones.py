@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["sine", "silence", "white_noise", "level_to_amplitude", "TonePlan", "TONE_PLANS",
-           "tone", "ToneGenerator"]
+           "tone", "ToneGenerator", "dial_tone", "ringback_tone", "busy_tone",
+           "congestion_tone", "callwaiting_tone"]
 
 
 def level_to_amplitude(level_dbfs: float) -> float:
@@ -132,3 +133,23 @@ class ToneGenerator:
 def tone(name: str, seconds: float, country: str = "us", rate: int = 8000) -> np.ndarray:
     """``seconds`` of the named call-progress tone ("dial", "ringback", "busy", ...)."""
     return ToneGenerator(name, country, rate).read(_n(seconds, rate))
+
+
+def dial_tone(seconds: float, rate: int = 8000, country: str = "us") -> np.ndarray:
+    return tone("dial", seconds, country, rate)
+
+
+def ringback_tone(seconds: float, rate: int = 8000, country: str = "us") -> np.ndarray:
+    return tone("ringback", seconds, country, rate)
+
+
+def busy_tone(seconds: float, rate: int = 8000, country: str = "us") -> np.ndarray:
+    return tone("busy", seconds, country, rate)
+
+
+def congestion_tone(seconds: float, rate: int = 8000, country: str = "us") -> np.ndarray:
+    return tone("congestion", seconds, country, rate)
+
+
+def callwaiting_tone(seconds: float, rate: int = 8000, country: str = "us") -> np.ndarray:
+    return tone("callwaiting", seconds, country, rate)

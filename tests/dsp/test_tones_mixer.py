@@ -51,6 +51,13 @@ def test_tone_generator_is_phase_continuous_across_frames():
         tones.tone("dial", 1, "fr")
 
 
+def test_named_tone_shortcuts():
+    for kind in ("dial", "ringback", "busy", "congestion", "callwaiting"):
+        make = getattr(tones, f"{kind}_tone")
+        assert np.array_equal(make(1.0, rate=16000), tones.tone(kind, 1.0, "us", 16000))
+        assert np.array_equal(make(0.5, country="eu"), tones.tone(kind, 0.5, "eu"))
+
+
 def test_mix_minus_each_hears_the_others():
     rng = np.random.default_rng(0)
     f = rng.integers(-3000, 3000, (5, 160)).astype(np.int16)
