@@ -20,12 +20,14 @@ from typing import Iterable, Iterator
 
 from .headers import (_KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq, NameAddr, Via,
                       header_key, split_list)
+from .sdp import SessionDescription
 from .uri import URI, ParseError, SipURI, parse_uri
 
 __all__ = ["Message", "Request", "Response", "Headers", "parse", "frame_stream", "REASONS",
            "MAX_HEADER_BYTES"]
 
 SIP_VERSION = "SIP/2.0"
+_MISSING = object()   # "not parsed yet" in the typed cache (None is a parsed value)
 MAX_HEADER_BYTES = 65536   # a stream sender that never ends its headers is cut off here (413)
 
 REASONS = {
@@ -375,11 +377,10 @@ class Message:
 
     def _typed(self, key: str, build):
         cache = self.headers._typed
-        try:
-            return cache[key]
-        except KeyError:
+        value = cache.get(key, _MISSING)
+        if value is _MISSING:
             value = cache[key] = build()
-            return value
+        return value
 
     @property
     def max_forwards(self) -> int | None:
@@ -400,14 +401,16 @@ class Message:
         return None if value is None else value.split(";", 1)[0].strip().lower()
 
     @property
-    def sdp(self):
+    def sdp(self) -> SessionDescription | None:
         """The body as a ``SessionDescription`` when Content-Type is application/sdp, else None."""
-        def build():
-            if self.content_type != "application/sdp" or not self._body:
-                return None
-            from .sdp import SessionDescription
-            return SessionDescription.parse(self._body)
-        return self._typed("sdp-body", build)
+        typed = self.headers._typed
+        value = typed.get("sdp-body", _MISSING)
+        if value is _MISSING:
+            value = None
+            if self._body and self.content_type == "application/sdp":
+                value = SessionDescription.parse(self._body)
+            typed["sdp-body"] = value
+        return value
 
     def auth(self, name: str = "Authorization") -> list[AuthHeader]:
         """The parsed Authorization / WWW-Authenticate / Proxy-* headers (one per line)."""
@@ -649,11 +652,12 @@ def parse(data: bytes) -> Request | Response:
             if not _TOKEN_RE.fullmatch(method):
                 problems.append((f"line 1: bad method {method!r}", 400))
                 method = None
-            vm = _VERSION_RE.fullmatch(version)
-            if vm is None:
-                problems.append((f"line 1: bad SIP version {version!r}", 400))
-            elif (vm.group(1), vm.group(2)) != ("2", "0"):
-                problems.append((f"line 1: unsupported SIP version {version}", 505))
+            if version != SIP_VERSION:    # the usual case needs no pattern
+                vm = _VERSION_RE.fullmatch(version)
+                if vm is None:
+                    problems.append((f"line 1: bad SIP version {version!r}", 400))
+                elif (vm.group(1), vm.group(2)) != ("2", "0"):
+                    problems.append((f"line 1: unsupported SIP version {version}", 505))
 
     # headers ---------------------------------------------------------------------------------
     # Fast path: one regex pass yields (name, value) per line; every name must be one seen

@@ -32,10 +32,11 @@ class Origin(NamedTuple):
     @classmethod
     def parse(cls, value: str) -> "Origin":
         parts = value.split()
-        if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit():
+        if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit() \
+                or not parts[2].isascii():
             raise ValueError(f"bad origin {value!r} "
                              f"(want: user sess-id sess-version IN IP4 address)")
-        return cls(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
+        return tuple.__new__(cls, (parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5]))
 
     def __str__(self) -> str:
         return " ".join(map(str, self))
@@ -52,6 +53,9 @@ class Connection(NamedTuple):
 
     @classmethod
     def parse(cls, value: str) -> "Connection":
+        parts = value.split(" ")
+        if len(parts) == 3 and "/" not in parts[2] and parts[2]:   # the usual unicast form
+            return tuple.__new__(cls, (parts[0], parts[1], parts[2], None, None))
         parts = value.split()
         if len(parts) != 3:
             raise ValueError(f"bad connection {value!r} (want: IN IP4 address)")
@@ -94,6 +98,9 @@ class Timing(NamedTuple):
     start: int = 0
     stop: int = 0
     repeats: tuple[str, ...] = ()
+
+
+_UNBOUNDED = Timing(0, 0)
 
 
 def _attribute(value: str) -> tuple[str, str | None]:
@@ -318,6 +325,8 @@ class SessionDescription(_Attributes):
                     sd.origin = Origin.parse(value)
                 elif kind == "s" and media is None:
                     sd.name = value
+                elif kind == "t" and media is None and value == "0 0":
+                    sd.times.append(_UNBOUNDED)
                 elif kind == "t" and media is None:
                     times = value.split()
                     if len(times) != 2 or not all(t.isdigit() for t in times):
