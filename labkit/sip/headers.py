@@ -124,11 +124,18 @@ _PLAIN_VALUE_RE = re.compile(r'[^\s;,"]+')
 
 _PARAM_VALUE = r'(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s;,"]+)'
 _PARAMS_ALL_RE = re.compile(rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*{_PARAM_VALUE})?)*[ \t]*\Z")
+_SIMPLE_PARAMS_RE = re.compile(rf"(?:;{TOKEN}(?:=[^\s;,\"=]+)?)+\Z")
 _PARAM_PAIR_RE = re.compile(rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({_PARAM_VALUE}))?")
 
 
 def parse_params(text: str, where: str = "") -> Params:
     """``;a=1 ; b ;c="x;y"`` -> Params (generic-params of RFC 3261 §25.1; quotes kept)."""
+    if _SIMPLE_PARAMS_RE.match(text) is not None:   # no spaces, no quotes: split is enough
+        store = {}
+        for part in text[1:].split(";"):
+            name, eq, value = part.partition("=")
+            store[name.lower()] = (name, value if eq else None)
+        return Params._from_store(store)
     if _PARAMS_ALL_RE.match(text) is None:
         return _parse_params_slow(text, where)
     return Params._from_store({name.lower(): (name, value or None)

@@ -392,7 +392,11 @@ class Message:
 
     @property
     def content_length(self) -> int | None:
-        return self._typed("content-length", lambda: _int_header(self, "Content-Length", None))
+        typed = self.headers._typed
+        value = typed.get("content-length", _MISSING)
+        if value is _MISSING:
+            value = typed["content-length"] = _int_header(self, "Content-Length", None)
+        return value
 
     @property
     def content_type(self) -> str | None:
@@ -693,6 +697,7 @@ def parse(data: bytes) -> Request | Response:
         end = body_start + content_length
 
     headers = Headers._from_entries(entries)
+    headers._typed["content-length"] = content_length   # already read and checked for framing
     if problems:
         text, code = problems[0]
         info = None
