@@ -36,4 +36,18 @@ for d in 0 1 2 3 4 5 6 7 8 9; do
     shift "$d"
     say 8000 "digit_$d" "$1"
 done
+# The prompts the sample dialplan (data/dialplan/extensions.conf) plays, under the names
+# Asterisk's sound packs use, so a dialplan written for Asterisk finds them too.
+say 8000 hello-world "Hello world."
+say 8000 demo-echotest "This is the echo test. What you say will be played back to you. Hang up when you are done."
+say 8000 demo-echodone "The echo test is finished."
+say 8000 demo-instruct "For the echo test, press one. To hear a prompt, press two. For the operator, press zero."
+say 8000 option-is-invalid "That option is invalid."
+say 8000 pbx-invalid "I am sorry, that is not a valid extension. Please try again."
+say 8000 ss-noservice "The number you have dialed is not in service."
+say 8000 vm-goodbye "Goodbye."
+say 8000 vm-isunavail "The person you are calling is unavailable."
+say 8000 vm-nobodyavail "Nobody is available to take your call."
+# a 1 kHz beep, 250 ms
+sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer beep.wav synth 0.25 sine 1000 vol 0.5
 ls -l ./*.wav | awk '{s += $5} END {print NR " files, " s " bytes"}'
