@@ -235,3 +235,22 @@ def test_dtmf_rfc4733_reaches_the_channel(pbx):
         await settle(pbx)
         await alice.stop()
     run(pbx, scenario)
+
+
+def test_prompt_700_is_played_to_the_caller(pbx):
+    async def scenario():
+        [alice] = await phones(pbx, ("100", {}))
+        call = await alice.call(pbx.address, "700")
+        assert call.status == 200
+        await asyncio.wait_for(call.ended.wait(), 10)     # the PBX hangs up after the prompt
+        assert call.remote_hangup
+        heard = call.received_audio()
+        import soundfile as sf
+        from labkit.pbx.server import SOUNDS
+        prompt, rate = sf.read(str(SOUNDS / "hello-world.wav"), dtype="int16")
+        # every 20 ms of the prompt arrived (rounded up to whole packets)
+        assert len(heard) >= len(prompt) and len(heard) - len(prompt) < 160
+        assert np.abs(heard).max() > 1000
+        await settle(pbx)
+        await alice.stop()
+    run(pbx, scenario)
