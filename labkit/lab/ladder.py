@@ -3,8 +3,8 @@
 Introduced in notebook 03 (used again in 06 and later). A ladder has one vertical line per
 party and one horizontal arrow per message, oldest at the top. The input is either the events
 recorded from a server's bus (`EventRecorder(pbx.bus, "sip.")`: 'sip.in', 'sip.out' and
-'sip.drop') or plain `(time, src, dst, label)` tuples, so a pcap read in notebook 01 draws the
-same way. Two renderings share one model, `Arrow`:
+'sip.drop') or plain `(time, src, dst, label)` tuples — label a string or a parsed message,
+src/dst "host:port" or (host, port) — so a pcap read in notebook 01 draws the same way. Two renderings share one model, `Arrow`:
 
     arrows = ladder_arrows(recorder, names={pbx_port: "PBX"})
     print(ladder_text(arrows, times=False))     # plain text, stable enough for nbval
@@ -72,15 +72,19 @@ def _party(address: Any, names: NameMap | None) -> str:
     return text
 
 
-def _as_arrow(item: Any) -> Arrow:
+def _as_arrow(item: Any, names: NameMap | None, label: Callable[[Any], str]) -> Arrow:
+    """An Arrow from a (time, src, dst, label-or-message) tuple; src/dst may be addresses."""
     if isinstance(item, Arrow):
         return item
     try:
-        time, src, dst, label = item
+        time, src, dst, what = item
     except (TypeError, ValueError):
         raise TypeError(f"a ladder entry must be an Arrow, an event or a (time, src, dst, label) tuple, "
                         f"not {type(item).__name__}") from None
-    return Arrow(float(time), str(src), str(dst), str(label))
+    if hasattr(what, "method") or hasattr(what, "status"):  # a parsed message (e.g. from a pcap)
+        return Arrow(float(time), _party(src, names), _party(dst, names), label(what),
+                     call_id=what.get("Call-ID") or "")
+    return Arrow(float(time), _party(src, names), _party(dst, names), str(what))
 
 
 def ladder_arrows(source: Any, names: NameMap | None = None, *,
@@ -101,7 +105,9 @@ def ladder_arrows(source: Any, names: NameMap | None = None, *,
     for item in items:
         kind = getattr(item, "kind", None)
         if kind is None:
-            arrows.append(_as_arrow(item))
+            arrow = _as_arrow(item, names, label)
+            if wanted is None or arrow.call_id in wanted:
+                arrows.append(arrow)
             continue
         data = item.data
         peer = data.get("peer")
@@ -135,11 +141,8 @@ def _parties(arrows: list[Arrow], order: Iterable[str] | None) -> list[str]:
     return parties
 
 
-def _prepare(source: Any, names: NameMap | None) -> list[Arrow]:
-    items = list(getattr(source, "events", source))
-    if items and all(isinstance(i, Arrow) for i in items):
-        return items
-    return ladder_arrows(items, names)
+def _prepare(source: Any, names: NameMap | None, call_id: str | Iterable[str] | None) -> list[Arrow]:
+    return ladder_arrows(list(getattr(source, "events", source)), names, call_id=call_id)
 
 
 def _time_text(arrow: Arrow, start: float) -> str:
@@ -148,14 +151,14 @@ def _time_text(arrow: Arrow, start: float) -> str:
 
 def ladder_text(source: Any, names: NameMap | None = None, *, times: bool = True,
                 parties: Iterable[str] | None = None, show_transport: bool = False,
-                max_label: int = 40) -> str:
+                max_label: int = 40, call_id: str | Iterable[str] | None = None) -> str:
     """The ladder as plain text, one line per message (times in seconds from the first one).
 
         time     127.0.0.1:5080            PBX
         0.000    |------ REGISTER ------->|
         0.001    |<--- 401 Unauthorized --|
     """
-    arrows = _prepare(source, names)
+    arrows = _prepare(source, names, call_id)
     if not arrows:
         return "(no messages)"
     cols = _parties(arrows, parties)
@@ -204,7 +207,8 @@ def _text_label(arrow: Arrow, show_transport: bool, max_label: int) -> str:
 
 def ladder_plot(source: Any, names: NameMap | None = None, *, ax=None, times: bool = True,
                 parties: Iterable[str] | None = None, show_transport: bool = False,
-                title: str | None = None, max_label: int = 48, color_by: str = "kind"):
+                title: str | None = None, max_label: int = 48, color_by: str = "kind",
+                call_id: str | Iterable[str] | None = None):
     """Draw the ladder with matplotlib; returns the Axes. Each message arrow is a
     `FancyArrowPatch` with gid 'sip-arrow' (dropped ones end in an ✗), one row per message.
 
@@ -216,7 +220,7 @@ def ladder_plot(source: Any, names: NameMap | None = None, *, ax=None, times: bo
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    arrows = _prepare(source, names)
+    arrows = _prepare(source, names, call_id)
     cols = _parties(arrows, parties)
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6.0, 3.2 * len(cols)), 1.0 + 0.45 * max(len(arrows), 1)))

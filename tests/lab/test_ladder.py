@@ -98,9 +98,21 @@ def test_figure_has_one_arrow_per_message():
     plt.close(ax.figure)
 
 
+def test_tuples_from_a_capture_with_addresses_and_messages():
+    req = parse(REGISTER)
+    flow = [(10.0, ("127.0.0.1", 5080), "127.0.0.1:5060", req),
+            (10.002, "127.0.0.1:5060", ("127.0.0.1", 5080), req.make_response(200, "OK")),
+            (10.5, "127.0.0.1:5080", "127.0.0.1:5060", "a note")]
+    arrows = ladder_arrows(flow, names={5060: "PBX"})
+    assert [(a.src, a.dst, a.label, a.call_id) for a in arrows] == [
+        ("127.0.0.1:5080", "PBX", "REGISTER", "c1"), ("PBX", "127.0.0.1:5080", "200 OK", "c1"),
+        ("127.0.0.1:5080", "PBX", "a note", "")]
+    assert ladder_text(flow, {5060: "PBX"}, times=False, call_id="c1").count("\n") == 2
+
+
 def test_ipv6_parties_and_bad_entries():
     arrows = ladder_arrows([(0, "[::1]:5060", "[::1]:5080", "OPTIONS")], names={("::1", 5060): "PBX"})
-    assert arrows[0].src == "[::1]:5060"  # tuples are taken as written
+    assert (arrows[0].src, arrows[0].dst) == ("PBX", "[::1]:5080")
     ev = Event("sip.in", 0.0, {"message": parse(REGISTER), "peer": Peer("udp", "::1", 5080), "local": ("::1", 5060)})
     a = ladder_arrows([ev], names={("::1", 5060): "PBX"})[0]
     assert (a.src, a.dst) == ("[::1]:5080", "PBX")
