@@ -1,6 +1,6 @@
 """The B2BUA's RTP relay over real loopback sockets: two fake phones talk through it.
 
-Every test runs on both loops (uvloop and asyncio's own). Waits are bounded (1 s per
+Every test runs on both loops (uvloop and asyncio's own). Waits are bounded (5 s per
 packet); "nothing arrived" is decided from the relay's counters, not from sleeping.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Phone(asyncio.DatagramProtocol):
     def send(self, data: bytes, to) -> None:
         self.transport.sendto(data, to)
 
-    async def recv(self, timeout: float = 1.0):
+    async def recv(self, timeout: float = 5.0):
         return await asyncio.wait_for(self.queue.get(), timeout)
 
     def close(self) -> None:
@@ -66,7 +66,7 @@ def rtp(seq, pt=0, ssrc=0x1234, ts=None, payload=b"\xff" * 160, marker=False) ->
                            payload, marker=marker))
 
 
-async def until(predicate, timeout: float = 1.0) -> None:
+async def until(predicate, timeout: float = 5.0) -> None:
     """Wait (bounded) until the relay's counters say the packets were handled."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

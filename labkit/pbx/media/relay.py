@@ -84,7 +84,7 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     __slots__ = (
         "name", "relay", "peer", "transport", "rtcp", "latch", "port",
-        "remote", "source", "forward", "rewrite", "tap", "_taps",
+        "remote", "source", "forward", "plain", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction",
         "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "dropped", "malformed", "foreign",
@@ -102,6 +102,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.remote: Address | None = None      # where packets for this phone go
         self.source: Address | None = None      # latched source (the fast path compares with it)
         self.forward = False                    # may packets from this phone go to the peer?
+        self.plain = False                      # forward, and no tap or rewrite: the fast path
         self.rewrite: Callable[[bytes], bytes | bytearray | None] | None = None
         self.tap: Tap | None = None
         self._taps: list[Tap] = []
@@ -119,14 +120,28 @@ class RelayLeg(asyncio.DatagramProtocol):
     # ----------------------------------------------------------------- the per-packet path
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
+        size = len(data)
         self.rx_packets += 1
-        self.rx_bytes += len(data)
-        if len(data) < 12 or data[0] & 0xC0 != 0x80:
+        self.rx_bytes += size
+        if size < 12 or data[0] & 0xC0 != 0x80:
             self.malformed += 1
             return
         if addr != self.source and not self._new_source(data, addr):
             self.dropped += 1
             return
+        if not self.plain:                 # a tap, a rewrite, or not forwarding
+            self._forward_slow(data)
+            return
+        peer = self.peer
+        try:
+            peer.transport.sendto(data, peer.remote)
+        except (OSError, ValueError, AttributeError):   # closing, or an unusable address
+            peer.send_errors += 1
+            return
+        peer.tx_packets += 1
+        peer.tx_bytes += size
+
+    def _forward_slow(self, data: bytes) -> None:
         if self.tap is not None:
             self.tap(data)
         if not self.forward:
@@ -140,11 +155,15 @@ class RelayLeg(asyncio.DatagramProtocol):
         peer = self.peer
         try:
             peer.transport.sendto(data, peer.remote)
-        except (OSError, ValueError, AttributeError):   # closing, or an unusable address
+        except (OSError, ValueError, AttributeError):
             peer.send_errors += 1
             return
         peer.tx_packets += 1
         peer.tx_bytes += len(data)
+
+    def _update_plain(self) -> None:
+        """The fast path applies when forwarding with no tap and no rewrite."""
+        self.plain = self.forward and self.tap is None and self.rewrite is None
 
     def _new_source(self, data: bytes, addr: Address) -> bool:
         """A valid packet from an address other than the latched one: latch onto it?"""
@@ -281,6 +300,7 @@ class RelayLeg(asyncio.DatagramProtocol):
                 for tap in frozen:
                     tap(data)
             self.tap = fan_out
+        self._update_plain()
 
     @property
     def local(self) -> Address:
@@ -484,6 +504,7 @@ class MediaRelay:
             src.forward = open_ and sends and receives and dst.remote is not None
             terminate = self.modes["a->b" if src is self.a else "b->a"].startswith("transcode")
             src.rtcp.forward = open_ and not terminate and dst.rtcp.remote is not None
+            src._update_plain()
 
     # --------------------------------------------------------------------------- features
 
