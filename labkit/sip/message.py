@@ -751,6 +751,9 @@ def _read_header_lines(lines: list[str], problems: list) -> tuple[list, int | No
                 continue
         key = info[0]
         value = value.strip(" \t")
+        if "\n" in value or "\r" in value:
+            problems.append((f"line {number}: bare CR or LF inside the {info[1]} header", 400))
+            continue
         if key == "content-length":
             if not _DIGITS_RE.fullmatch(value):
                 problems.append((f"line {number}: bad Content-Length {value!r} "

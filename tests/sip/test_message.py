@@ -342,6 +342,8 @@ def test_validate_errors(name):
     (b"OPTIONS sip:a@b SIP/2.0\r\nBad Name: x\r\n\r\n", "line 2: bad header name 'Bad Name'"),
     (b"OPT<IONS sip:a@b SIP/2.0\r\n\r\n", "line 1: bad method 'OPT<IONS'"),
     (b"OPTIONS sip:a@b HTTP/1.1\r\n\r\n", "line 1: bad SIP version 'HTTP/1.1'"),
+    (b"OPTIONS sip:a@b SIP/2.0\r\nSubject: one\ntwo\r\n\r\n", "line 2: bare CR or LF inside the Subject header"),
+    (b"OPTIONS sip:a@b SIP/2.0\r\nX-A: one\rtwo\r\n\r\n", "line 2: bare CR or LF inside the X-A header"),
     (b"SIP/2.0 99 Low\r\n\r\n", "line 1: bad status line 'SIP/2.0 99 Low' (want SIP/2.0 <3-digit code> <reason>)"),
 ])
 def test_more_parse_errors(data, message):
