@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="where registrations, CDR and voicemail live")
     p.add_argument("--list", action="store_true",
                    help="print the current registrations (AOR -> contact, expires in N s) and exit")
+    p.add_argument("--no-uvloop", action="store_true", help="run on asyncio's default loop even if uvloop is installed")
     p.add_argument("--quiet", "-q", action="store_true", help="do not log every SIP message")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -38,7 +39,9 @@ async def run(pbx: PBX) -> None:
             pass
     await pbx.start()
     host, port = pbx.address
-    print(f"labkit PBX ready on {host}:{port} ({'+'.join(pbx.config.transports)}); Ctrl-C stops", flush=True)
+    from .loop import loop_name
+    print(f"labkit PBX ready on {host}:{port} ({'+'.join(pbx.config.transports)}, {loop_name()}); Ctrl-C stops",
+          flush=True)
     try:
         await stop.wait()
     finally:
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labkit.pbx: bad configuration:\n{exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(PBX(config)))
+        from .loop import run as run_loop
+        run_loop(run(PBX(config)), prefer_uvloop=not args.no_uvloop)
     except OSError as exc:
         print(f"labkit.pbx: cannot listen on {config.bind}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
