@@ -692,7 +692,6 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
     """SIPp's built-in caller (-sn uac) → our UAS: answer with SdpNegotiator, make the dialog
     from the 200, match its ACK and BYE through a DialogTable."""
     seen = {}
-    media_port = _free_udp_port()
 
     async def main():
         table = DialogTable()
@@ -703,6 +702,7 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
             if request.method == "INVITE":
                 negotiator = SdpNegotiator("127.0.0.1", 40000, codecs=("pcma", "pcmu", "telephone-event"))
                 seen["media"] = negotiator.answer(request.body).audio
+                seen["offer"] = request.sdp
                 ok = incoming.response(200, to_tag=new_tag())
                 ok.add("Contact", f"<sip:labkit@127.0.0.1:{address[1]}>")
                 ok.set("Content-Type", "application/sdp")
@@ -728,8 +728,7 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
         endpoint = SipEndpoint(on_request, on_ack=on_ack)
         address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
         try:
-            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200",
-                                   "-mp", str(media_port))
+            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200")
         finally:
             await endpoint.close()
 
@@ -737,7 +736,7 @@ def test_sipp_calls_our_callee_dialog(tmp_path):
     assert code == 0, out[-3000:]
     media = seen["media"]
     assert (media.codec, media.payload_type, media.remote_address, media.remote_port) == \
-        ("pcmu", 0, "127.0.0.1", media_port)
+        ("pcmu", 0, "127.0.0.1", seen["offer"].media[0].port)
     dialog = seen["dialog"]
     assert seen["ack_matched"] and seen["in_dialog"] == ["BYE"]
     assert dialog.terminated and dialog.remote_seq == 2
@@ -751,14 +750,14 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
     SIPp checks CSeq numbers, tags and the ACK's Request-URI with check_it regexps."""
     scenario = tmp_path / "callee.xml"
     scenario.write_text(STRICT_CALLEE)
-    sipp_port, media_port = _free_udp_port(), _free_udp_port()
+    sipp_port = _free_udp_port()
     seen = {}
 
     async def main():
         endpoint = SipEndpoint(lambda incoming: incoming.reply(481))
         address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
         sipp_task = asyncio.create_task(_run_sipp(0, ["-sf", str(scenario)], tmp_path,
-                                                  "-mp", str(media_port), port=sipp_port))
+                                                  port=sipp_port))
         await asyncio.sleep(0.5)   # SIPp binds its port
         try:
             negotiator = SdpNegotiator("127.0.0.1", 41000, codecs=("pcmu", "pcma", "telephone-event"))
@@ -768,11 +767,21 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
                                   from_tag="labkitcaller", sdp=bytes(negotiator.create_offer()))
             dialogs = DialogSet(invite)
             peer = Peer("udp", "127.0.0.1", sipp_port)
-            final = await endpoint.request(invite, peer, on_provisional=dialogs.receive_response)
+            calling = asyncio.ensure_future(
+                endpoint.request(invite, peer, on_provisional=dialogs.receive_response))
+            await asyncio.wait([calling, sipp_task], return_when=asyncio.FIRST_COMPLETED)
+            if not calling.done():   # SIPp gave up (e.g. could not bind): say why, now
+                calling.cancel()
+                code, out = sipp_task.result()
+                pytest.fail(f"SIPp exited {code} before answering:\n{out[:1500]}")
+            final = calling.result()
             dialog = dialogs.receive_response(final)
-            assert dialog is not None, (final, await sipp_task)
+            if dialog is None:
+                code, out = await sipp_task
+                pytest.fail(f"{final!r}; SIPp exited {code}:\n{out[:1500]}")
             seen["early_history"] = list(dialog.history)
             seen["media"] = negotiator.receive_answer(final.body).audio
+            seen["answer"] = final.sdp
             hop = dialog.next_hop
             endpoint.send_stateless(dialog.create_ack(invite.cseq), Peer("udp", hop.host, hop.port))
             bye = dialog.create_request("BYE")
@@ -790,5 +799,5 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
     assert seen["early_history"] == [("init", "1xx with To tag", "early"), ("early", "2xx", "confirmed")]
     media = seen["media"]
     assert (media.codec, media.payload_type, media.telephone_event_pt, media.remote_port) == \
-        ("pcma", 8, 101, media_port)
+        ("pcma", 8, 101, seen["answer"].media[0].port)
     assert seen["dialog"].terminated and seen["dialog"].local_seq == 2
