@@ -1,7 +1,7 @@
 """SIP ladder diagrams (sngrep's call flow, Wireshark's flow graph) from a live trace or a pcap.
 
-Introduced in notebook 03 (used again in 06 and later). A ladder has one vertical line per
-party and one horizontal arrow per message, oldest at the top. The input is either the events
+Introduced in notebook 02, drawn live in 03, used again from 06 on. A ladder has one vertical
+line per party and one horizontal arrow per message, oldest at the top. The input is either the events
 recorded from a server's bus (`EventRecorder(pbx.bus, "sip.")`: 'sip.in', 'sip.out' and
 'sip.drop') or plain `(time, src, dst, label)` tuples — label a string or a parsed message,
 src/dst "host:port" or (host, port) — so a pcap read in notebook 01 draws the same way. Two renderings share one model, `Arrow`:
