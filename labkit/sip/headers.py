@@ -160,10 +160,6 @@ def _in(where: str) -> str:
     return f" in {where}" if where else ""
 
 
-def _format_params(params: Params) -> str:
-    return params.format()
-
-
 def _as_params(params) -> Params:
     return params if isinstance(params, Params) else Params(params)
 

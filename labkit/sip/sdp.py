@@ -103,13 +103,6 @@ class Timing(NamedTuple):
 _UNBOUNDED = Timing(0, 0)
 
 
-def _attribute(value: str) -> tuple[str, str | None]:
-    name, colon, rest = value.partition(":")
-    if not name or " " in name:
-        raise ValueError(f"bad attribute {value!r}")
-    return (name, rest) if colon else (name, None)
-
-
 class _Attributes:
     """Attribute helpers shared by the session and media levels."""
 
