@@ -225,6 +225,7 @@ class TransportLayer:
         try:
             stamp_received(info, peer)
             response = info.make_response(exc.status, reason_phrase(str(exc)))
+            parse(bytes(response))   # never echo the peer's garbage back onto the wire
             self.send_response(response, peer)
         except Exception as salvage:  # the salvage itself failed: dropping is all that is left
             log.debug("could not answer malformed request: %r", salvage)
