@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..events import EventBus
 from ..sip.endpoint import ServerRequest, SipEndpoint
+from ..sip.transaction import TimerValues
 from .auth import Authenticator
 from .callmedia import CallMedia
 from .calls import CallManager
@@ -33,11 +34,11 @@ Handler = Callable[[ServerRequest], None]
 
 class PBX:
     def __init__(self, config: Config | None = None, *, bus: EventBus | None = None,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, timers: TimerValues = TimerValues()):
         self.config = config or load()
         self.bus = bus or EventBus()
         self.wall_clock = wall_clock
-        self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent,
+        self.endpoint = SipEndpoint(self.on_request, bus=self.bus, user_agent=self.config.user_agent, timers=timers,
                                     on_ack=self.on_ack, on_stray_response=self.on_stray_response,
                                     on_timeout=self.on_timeout)
         self.calls: CallManager | None = None

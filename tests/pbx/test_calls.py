@@ -254,3 +254,59 @@ def test_prompt_700_is_played_to_the_caller(pbx):
         await settle(pbx)
         await alice.stop()
     run(pbx, scenario)
+
+
+def test_transcoding_when_the_phones_share_no_codec(pbx):
+    async def scenario():
+        alice, bob = await phones(pbx, ("100", {"codecs": ("pcmu",)}), ("101", {"codecs": ("pcma",), "echo": True}))
+        call = await alice.call(pbx.address, "101")
+        incoming = await bob.incoming_calls.get()
+        await incoming.answered.wait()
+        assert call.media.codec == "pcmu" and incoming.media.codec == "pcma"
+        tone = sine(440, 0.6, level_dbfs=-12)
+        sent = await call.send_audio(tone)
+        await asyncio.sleep(0.2)
+        assert len(call.received) >= sent - 4          # PCMU -> PCMA -> (echo) -> PCMU
+        heard = call.received_audio()
+        assert np.corrcoef(heard[800:3200].astype(float), tone[800:3200].astype(float))[0, 1] > 0.95
+        await call.hangup()
+        await settle(pbx)
+        for p in (alice, bob):
+            await p.stop()
+    run(pbx, scenario)
+
+
+def test_a_2xx_never_acked_is_torn_down_by_timer_l(tmp_path):
+    """The caller vanishes after the INVITE: the PBX resends 200 OK, then hangs up (64*T1)."""
+    import socket
+    from labkit.sip import parse
+    from labkit.sip.digest import DigestClient
+    from labkit.sip.transaction import TimerValues
+    from labkit.sip.uac import make_request, rebranch
+    cfg = loads(CONFIG)
+    cfg.data_dir = tmp_path
+    with serve(PBX(cfg, timers=TimerValues(t1=0.05, t2=0.2))) as srv, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+        invite = make_request("INVITE", f"sip:600@127.0.0.1:{srv.address[1]}", local=s.getsockname(),
+                              from_uri="sip:100@127.0.0.1", contact=f"<sip:100@127.0.0.1:{s.getsockname()[1]}>",
+                              body=sdp)
+        s.sendto(bytes(invite), srv.address)
+        challenge = parse(s.recvfrom(9000)[0])
+        assert challenge.status == 401
+        invite.set("Authorization", DigestClient("100", "pw100").answer(
+            challenge.headers.lines("WWW-Authenticate"), "INVITE", str(invite.uri), invite.body))
+        invite.set("CSeq", "2 INVITE")
+        rebranch(invite)
+        s.sendto(bytes(invite), srv.address)
+        oks = 0
+        while True:      # 200 OK again and again (never ACKed) ... until the PBX gives up
+            reply = parse(s.recvfrom(9000)[0])
+            if getattr(reply, "status", None) == 200 and reply.cseq.method == "INVITE":
+                oks += 1
+            if getattr(reply, "method", None) == "BYE":
+                break
+        assert oks >= 3
+        assert srv.call(lambda: len(srv.server.calls.active)) == 0
