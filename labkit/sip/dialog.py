@@ -17,7 +17,8 @@ Like the transaction layer this module is sans-I/O: it only reads and builds mes
 
 A caller's INVITE may fork: several callees answer with different To tags, and each makes its
 own early dialog.  ``DialogSet`` collects the dialogs of one INVITE, ``DialogTable`` finds the
-dialog of any incoming message.  ``make_request`` builds the first request, outside a dialog.
+dialog of any incoming message.  The first request, outside any dialog, is built by
+``labkit.sip.uac.make_request``.
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from typing import Iterable, Iterator, NamedTuple
 from .headers import NameAddr, Via
 from .message import Request, Response
 from .transaction import new_branch
-from .uri import URI, ParseError, SipURI, parse_uri
+from .uri import URI, ParseError, SipURI
 
 __all__ = [
     "Dialog", "DialogId", "DialogState", "DialogSet", "DialogTable", "DialogError",
-    "make_request", "build_invite", "new_tag", "new_call_id", "TRANSITIONS", "to_mermaid", "draw",
+    "TRANSITIONS", "to_mermaid", "draw",
     "DIALOG_CREATING_METHODS", "TARGET_REFRESH_METHODS",
 ]
 
@@ -48,17 +49,6 @@ _MAX_CSEQ = 2 ** 32 - 1
 
 class DialogError(RuntimeError):
     """The caller misused a dialog (a local bug), e.g. a request on a terminated dialog."""
-
-
-def new_tag() -> str:
-    """A From/To tag: 48 random bits are enough to be globally unique (RFC 3261 §19.3)."""
-    return secrets.token_hex(6)
-
-
-def new_call_id(host: str | None = None) -> str:
-    """A Call-ID: 96 random bits, ``@host`` appended when given (RFC 3261 §8.1.1.4)."""
-    word = secrets.token_hex(12)
-    return f"{word}@{host}" if host else word
 
 
 class DialogId(NamedTuple):
@@ -141,7 +131,7 @@ def draw(ax=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers shared by dialog and out-of-dialog requests
+# Building requests
 
 
 def _as_name_addr(value: NameAddr | URI | str, where: str) -> NameAddr:
@@ -220,43 +210,6 @@ def _finish(method: str, request_uri: URI, lines: list[tuple[str, object]],
 
 def _tag_or_none(name_addr: NameAddr) -> str | None:
     return name_addr.tag or None
-
-
-def make_request(method: str, uri: URI | str, *, from_: NameAddr | URI | str,
-                 to: NameAddr | URI | str | None = None, local_via: Via | str,
-                 contact: NameAddr | URI | str | None = None, call_id: str | None = None,
-                 cseq: int = 1, from_tag: str | None = None, route: Iterable = (),
-                 body: bytes | str = b"", content_type: str | None = None,
-                 headers: Iterable[tuple[str, object]] = (),
-                 max_forwards: int = MAX_FORWARDS) -> Request:
-    """A request outside any dialog (RFC 3261 §8.1.1): INVITE, REGISTER, OPTIONS, MESSAGE …
-
-    ``to`` defaults to the Request-URI; From gets a new tag (or ``from_tag``); Call-ID is new
-    unless given; the Via is ``local_via``'s transport and sent-by with a new branch.
-    ``route`` is a preloaded route set (an outbound proxy), used like a dialog's route set.
-    A body without ``content_type`` is sent as application/sdp."""
-    if not isinstance(cseq, int) or not 0 <= cseq <= _MAX_CSEQ:
-        raise ValueError(f"CSeq must be an integer 0..2**32-1, not {cseq!r}")
-    target = parse_uri(uri) if isinstance(uri, str) else uri
-    from_na = _as_name_addr(from_, "From")
-    from_na = from_na.with_tag(from_tag or from_na.tag or new_tag())
-    to_na = _as_name_addr(to if to is not None else target, "To")
-    route_set = [_as_name_addr(r, "Route") for r in route]
-    request_uri, routes = _route(target, route_set)
-    via = _as_via(local_via).with_params(branch=new_branch())
-    lines: list[tuple[str, object]] = [("Via", via)] + [("Route", r) for r in routes]
-    lines += [("Max-Forwards", max_forwards), ("From", from_na), ("To", to_na),
-              ("Call-ID", call_id or new_call_id(via.host)), ("CSeq", f"{cseq} {method}")]
-    if contact is not None:
-        lines.append(("Contact", _as_name_addr(contact, "Contact")))
-    return _finish(method, request_uri, lines, headers, body, content_type)
-
-
-def build_invite(uri: URI | str, *, from_, contact, local_via, sdp: bytes | str = b"",
-                 **options) -> Request:
-    """An initial INVITE (a Contact is mandatory, §8.1.1.8); ``sdp`` is the offer, if any."""
-    return make_request("INVITE", uri, from_=from_, contact=contact, local_via=local_via,
-                        body=sdp, **options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +306,7 @@ class Dialog:
         local_tag = _tag_or_none(response.to)
         if local_tag is None:
             raise DialogError(f"the {status} needs a To tag to create a dialog: "
-                              f"use request.make_response(status, to_tag=new_tag())")
+                              f"use request.make_response(status, to_tag=...) (labkit.sip.endpoint.new_tag())")
         if contact is not None:
             local_contact = _as_name_addr(contact, "Contact")
         elif response.contact and not response.contact[0].is_star:

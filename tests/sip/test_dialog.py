@@ -15,13 +15,11 @@ from labkit.sip.dialog import (
     DialogSet,
     DialogState,
     DialogTable,
-    build_invite,
-    make_request,
     draw,
-    new_call_id,
-    new_tag,
     to_mermaid,
 )
+from labkit.sip.endpoint import new_tag
+from labkit.sip.uac import make_request
 from labkit.sip.transaction import (
     RequestReceived,
     ResponseReceived,
@@ -43,10 +41,12 @@ def text(msg) -> str:
     return BRANCH_RE.sub("branch=z9hG4bK*", bytes(msg).decode())
 
 
-def alice_invite(route=(), sdp=b""):
-    return build_invite("sip:bob@biloxi.example.com", from_='"Alice" <sip:alice@atlanta.example.com>',
-                        contact="<sip:alice@192.0.2.10:5060>", local_via="SIP/2.0/UDP 192.0.2.10:5060;rport",
-                        call_id="call-1@192.0.2.10", from_tag="alicetag", route=route, sdp=sdp)
+def alice_invite(sdp=b""):
+    """Alice's INVITE, built by the UAC helper (out of dialog, RFC 3261 §8.1.1)."""
+    return make_request("INVITE", "sip:bob@biloxi.example.com", local=("192.0.2.10", 5060),
+                        from_uri="sip:alice@atlanta.example.com", display="Alice",
+                        contact="<sip:alice@192.0.2.10:5060>", call_id="call-1@192.0.2.10",
+                        from_tag="alicetag", body=sdp)
 
 
 def answer(invite, status, tag="bobtag", contact="<sip:bob@192.0.2.20:5062>", record_route=None):
@@ -80,70 +80,6 @@ def bob_dialog(status=200, local_seq=7000, **options):
     response = invite.make_response(status, to_tag="bobtag")
     response.add("Contact", "<sip:bob@192.0.2.20:5062>")
     return invite, response, Dialog.from_uas(invite, response, local_seq=local_seq, **options)
-
-
-# --- out-of-dialog requests -----------------------------------------------------------------
-
-def test_build_invite_exact_text():
-    invite = alice_invite(sdp=b"v=0\r\n")
-    assert text(invite) == (
-        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK*\r\n"
-        "Max-Forwards: 70\r\n"
-        "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
-        "To: <sip:bob@biloxi.example.com>\r\n"
-        "Call-ID: call-1@192.0.2.10\r\n"
-        "CSeq: 1 INVITE\r\n"
-        "Contact: <sip:alice@192.0.2.10:5060>\r\n"
-        "Content-Type: application/sdp\r\n"
-        "Content-Length: 5\r\n\r\n"
-        "v=0\r\n")
-    assert wire(invite) == invite
-
-
-def test_make_request_new_identifiers_each_time():
-    a = make_request("OPTIONS", "sip:pbx.example.com", from_="sip:alice@example.com",
-                     local_via="SIP/2.0/TCP 192.0.2.10:5070")
-    b = make_request("OPTIONS", "sip:pbx.example.com", from_="sip:alice@example.com",
-                     local_via="SIP/2.0/TCP 192.0.2.10:5070")
-    assert a.via[0].branch != b.via[0].branch and a.via[0].branch.startswith("z9hG4bK")
-    assert a.from_.tag != b.from_.tag and len(a.from_.tag) == 12
-    assert a.call_id != b.call_id and a.call_id.endswith("@192.0.2.10")
-    assert str(a.to) == "<sip:pbx.example.com>"          # To defaults to the Request-URI
-    assert a.get("Contact") is None and a.get("Content-Type") is None
-    assert str(a.via[0]) == f"SIP/2.0/TCP 192.0.2.10:5070;branch={a.via[0].branch}"
-    assert len(new_tag()) == 12 and new_call_id() != new_call_id()
-    assert new_call_id("h.example").endswith("@h.example")
-
-
-def test_make_request_preloaded_outbound_proxy_route():
-    request = make_request("MESSAGE", "sip:bob@biloxi.example.com", from_="<sip:alice@a.example>",
-                           local_via="SIP/2.0/UDP 192.0.2.10:5060", route=["<sip:proxy.a.example;lr>"],
-                           cseq=9, body="hi", content_type="text/plain",
-                           headers=[("User-Agent", "labkit-test")])
-    assert str(request.uri) == "sip:bob@biloxi.example.com"
-    assert request.get_all("Route") == ["<sip:proxy.a.example;lr>"]
-    assert request.get("CSeq") == "9 MESSAGE"
-    assert request.get("Content-Type") == "text/plain" and request.body == b"hi"
-    assert request.get("User-Agent") == "labkit-test"
-
-
-def test_make_request_addr_spec_parameters_belong_to_the_header():
-    request = make_request("OPTIONS", "sip:x@y.example", from_="sip:a@b.example;tag=abc",
-                           to="Bob <sip:bob@y.example>", local_via="SIP/2.0/UDP h.example")
-    assert request.get("From") == "<sip:a@b.example>;tag=abc" and request.from_.tag == "abc"
-    assert str(request.from_.uri) == "sip:a@b.example"
-    assert request.get("To") == "Bob <sip:bob@y.example>"
-
-
-def test_make_request_rejects_bad_input():
-    with pytest.raises(ValueError, match=r"CSeq must be an integer 0..2\*\*32-1, not -1"):
-        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h", cseq=-1)
-    with pytest.raises(DialogError, match="Call-ID is written by the dialog"):
-        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h",
-                     headers=[("Call-ID", "mine")])
-    with pytest.raises(ParseError):
-        make_request("OPTIONS", "sip:x@y", from_="sip:a@b", local_via="SIP/2.0/UDP h::bad")
 
 
 # --- caller side (UAC) ------------------------------------------------------------------------
@@ -238,9 +174,9 @@ def test_uac_dialog_errors():
         Dialog.from_uac(invite, answer(invite, 200, contact=None))
     with pytest.raises(DialogError, match="does not answer this request"):
         Dialog.from_uac(alice_invite(), answer(make_request(
-            "INVITE", "sip:b@c", from_="sip:a@b", local_via="SIP/2.0/UDP h",
-            contact="sip:a@h"), 200))
-    options = make_request("OPTIONS", "sip:b@c", from_="sip:a@b", local_via="SIP/2.0/UDP h")
+            "INVITE", "sip:b@c", local=("192.0.2.1", 5060), from_uri="sip:a@b",
+            contact="<sip:a@h>"), 200))
+    options = make_request("OPTIONS", "sip:b@c", local=("192.0.2.1", 5060), from_uri="sip:a@b")
     with pytest.raises(DialogError, match="OPTIONS does not create a dialog"):
         Dialog.from_uac(options, answer(options, 200))
     # a 1xx without Contact still makes an early dialog, aimed at the To URI for now
@@ -305,7 +241,7 @@ def test_uas_local_seq_random_start_and_via_options():
         Dialog.from_uas(invite, response)
     dialog = Dialog.from_uas(invite, response, contact="<sip:bob@bob.example;transport=tcp>")
     assert str(dialog.create_request("BYE").via[0]).startswith("SIP/2.0/TCP bob.example;rport;branch=")
-    with pytest.raises(DialogError, match=r"needs a To tag .* to_tag=new_tag\(\)"):
+    with pytest.raises(DialogError, match=r"needs a To tag .* to_tag=\.\.\.\) \(labkit\.sip\.endpoint\.new_tag\(\)\)"):
         Dialog.from_uas(invite, invite.make_response(200), contact="<sip:bob@h>")
     no_contact = parse(INVITE_AT_BOB.replace("Contact: <sip:alice@192.0.2.10:5060>\r\n", "").encode())
     with pytest.raises(ParseError, match=r"INVITE without a Contact header cannot create a dialog"):
@@ -761,10 +697,10 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
         await asyncio.sleep(0.5)   # SIPp binds its port
         try:
             negotiator = SdpNegotiator("127.0.0.1", 41000, codecs=("pcmu", "pcma", "telephone-event"))
-            invite = build_invite(f"sip:service@127.0.0.1:{sipp_port}", from_="<sip:labkit@127.0.0.1>",
+            invite = make_request("INVITE", f"sip:service@127.0.0.1:{sipp_port}", local=address,
+                                  from_uri="sip:labkit@127.0.0.1",
                                   contact=f"<sip:labkit@127.0.0.1:{address[1]}>",
-                                  local_via=f"SIP/2.0/UDP 127.0.0.1:{address[1]};rport",
-                                  from_tag="labkitcaller", sdp=bytes(negotiator.create_offer()))
+                                  from_tag="labkitcaller", body=bytes(negotiator.create_offer()))
             dialogs = DialogSet(invite)
             peer = Peer("udp", "127.0.0.1", sipp_port)
             calling = asyncio.ensure_future(
