@@ -315,6 +315,59 @@ def analyse(got, got_t, sent, w0, w1, lateness, streams, closed, send_errors) ->
     }
 
 
+class _NullTransport:
+    """Stands in for the out leg's socket: measures the Python work alone, without syscalls."""
+
+    def sendto(self, data, addr):
+        pass
+
+
+def python_path_cost(packets: int = 200_000) -> dict[str, float]:
+    """ns of Python per packet in datagram_received, no syscalls: labkit's paths vs the bare leg."""
+    sys.path.insert(0, str(HERE))
+    from relay_peer import BareLeg
+    from labkit.pbx.media import MediaRelay, PortAllocator
+    from labkit.rtp.packet import RtpPacket
+
+    pkt = bytes(RtpPacket(0, 1, 160, 0x1234, b"\xff" * 160))
+    event = bytes(RtpPacket(101, 2, 160, 0x1234, bytes(4)))
+    phone_a, phone_b = ("127.0.0.1", 4000), ("127.0.0.1", 4002)
+
+    def per_packet(fn, data, n=packets) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.thread_time_ns()
+            for _ in range(n):
+                fn(data, phone_a)
+            best = min(best, (time.thread_time_ns() - t) / n)
+        return best
+
+    async def measure() -> dict[str, float]:
+        out = {}
+        bare, bare_peer = BareLeg(), BareLeg()
+        bare.peer, bare.destination, bare_peer.transport = bare_peer, phone_b, _NullTransport()
+        out["bare leg"] = per_packet(bare.datagram_received, pkt)
+        relay = await MediaRelay(PortAllocator(BIND, *PORT_RANGE)).open()
+        try:
+            relay.a.configure(remote=phone_a, codec="pcmu", dtmf_payload_type=101)
+            relay.b.configure(remote=phone_b, codec="pcmu", dtmf_payload_type=101)
+            real, relay.b.transport = relay.b.transport, _NullTransport()
+            relay.a.datagram_received(pkt, phone_a)                  # latch
+            out["labkit pass-through"] = per_packet(relay.a.datagram_received, pkt)
+            relay.b.configure(dtmf_payload_type=96)
+            out["labkit PT remap (telephone-event)"] = per_packet(relay.a.datagram_received, event)
+            relay.b.configure(codec="pcma")
+            out["labkit transcode PCMU->PCMA"] = per_packet(relay.a.datagram_received, pkt, packets // 10)
+            relay.b.configure(codec="g722")
+            out["labkit transcode PCMU->G.722"] = per_packet(relay.a.datagram_received, pkt, packets // 100)
+            relay.b.transport = real
+        finally:
+            await relay.close()
+        return out
+
+    return asyncio.run(measure())
+
+
 def meets(r: dict) -> bool:
     return r["loss"] < WANT_LOSS and r["p99"] < WANT_P99_MS
 
@@ -329,11 +382,20 @@ def main() -> None:
     ap.add_argument("--relays", default="labkit,uvloop,asyncio",
                     help="labkit = MediaRelay on labkit.pbx.loop; uvloop/asyncio = bare relay_peer")
     ap.add_argument("--all", action="store_true", help="keep stepping after a relay misses the bar")
+    ap.add_argument("--python-only", action="store_true", help="only the in-process per-packet cost")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(args.serve)
         return
+
+    print("Python work per packet in datagram_received (no syscalls; CPU time, best of 3):")
+    costs = python_path_cost()
+    for name, ns in costs.items():
+        print(f"  {name:34} {ns:8.0f} ns  ({ns / costs['bare leg']:.1f}x bare leg)")
+    if args.python_only:
+        return
+    print()
 
     steps = [int(x) for x in args.calls.split(",")]
     kinds = args.relays.split(",")

@@ -11,6 +11,8 @@ import socket
 import numpy as np
 import pytest
 
+from labkit.codecs import get_codec
+
 from labkit.codecs.g711 import alaw_decode, ulaw_encode
 from labkit.events import EventBus
 from labkit.pbx.loop import HAVE_UVLOOP, run
@@ -284,7 +286,11 @@ def test_telephone_event_follows_the_transcoded_stream():
     assert (second.sequence_number - first.sequence_number) & 0xFFFF == 1
     assert (second.timestamp - first.timestamp) & 0xFFFFFFFF == 160 * 6     # 8 kHz -> 48 kHz clock
     assert TelephoneEvent.parse(second.payload).duration == 800 * 6
-    assert tc.convert(rtp(52, pt=13, ssrc=0xA)) is None and "payload type 13" in tc.drop_reason
+    with_csrc = bytes(RtpPacket(0, 52, 8320, 0xA, b"\xff" * 160, csrc=[7], extension=(0xBEDE, bytes(4))))
+    third = RtpPacket.parse(tc.convert(with_csrc))           # CSRC/extension are not carried over
+    assert (third.sequence_number - first.sequence_number) & 0xFFFF == 2 and third.csrc == []
+    assert third.extension is None and third.timestamp - first.timestamp == 320 * 6
+    assert tc.convert(rtp(53, pt=13, ssrc=0xA)) is None and "payload type 13" in tc.drop_reason
     assert tc.convert(b"\x80\x00\x00") is None and tc.drop_reason.startswith("malformed")
 
 
@@ -484,3 +490,12 @@ def test_configured_from_offer_answer_with_asymmetric_payload_types(arun):
         assert relay.a.tx_packets == 2 and relay.b.dropped == 1
         await hang_up(relay, a, b)
     arun(main)
+
+
+def test_g711_direct_table_equals_decode_then_encode():
+    """μ-law <-> A-law goes through a byte table; it must equal the codecs' decode + encode."""
+    codes = np.arange(256, dtype=np.uint8).tobytes()
+    for src, src_pt, dst, dst_pt in (("pcmu", 0, "pcma", 8), ("pcma", 8, "pcmu", 0)):
+        slow = get_codec(dst).encoder().encode(get_codec(src).decoder().decode(codes))
+        fast = Transcoder(src, src_pt, dst, dst_pt).convert(rtp(1, pt=src_pt, payload=codes))
+        assert RtpPacket.parse(fast).payload == slow
