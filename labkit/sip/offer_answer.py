@@ -488,6 +488,10 @@ class SdpNegotiator:
         if address is None:
             raise OfferAnswerError(f"offer m-line {index + 1} has no c= line (and the session "
                                    f"has none)", 400)
+        addrtype = _addrtype_of(media)
+        if addrtype != self._addrtype():
+            return (f"media address {address} is {addrtype}, ours ({self.address}) is "
+                    f"{self._addrtype()}")
         formats = offered_formats(media)
         common = self._common(formats)
         if not common:
@@ -627,6 +631,11 @@ def _as_sdp(value, what: str) -> SessionDescription:
         return SessionDescription.parse(value)
     except ParseError as err:
         raise OfferAnswerError(f"bad SDP in the {what}: {err}", 400) from None
+
+
+def _addrtype_of(media: Media) -> str:
+    connection = media.connection or (media.session.connection if media.session else None)
+    return connection.addrtype.upper() if connection else "IP4"
 
 
 def _effective_direction(media: Media) -> str:

@@ -290,6 +290,16 @@ def test_nothing_acceptable_is_488_and_changes_nothing():
     assert neg.answer(SIPP_OFFER).sdp.origin.session_version == 0   # the 488 used no version
 
 
+def test_address_family_must_match_ours():
+    v6_offer = sdp("v=0", "o=- 1 1 IN IP6 2001:db8::5", "s=-", "c=IN IP6 2001:db8::5", "t=0 0",
+                   "m=audio 5004 RTP/AVP 0")
+    with pytest.raises(OfferAnswerError, match=r"media address 2001:db8::5 is IP6, ours \(192.0.2.10\) is IP4"):
+        pbx().answer(v6_offer)
+    result = SdpNegotiator("2001:db8::10", 4000, session_id=5).answer(v6_offer)
+    assert result.audio.remote_address == "2001:db8::5"
+    assert "c=IN IP6 2001:db8::10\r\n" in str(result.sdp)
+
+
 def test_bad_descriptions_are_400():
     with pytest.raises(OfferAnswerError) as err:
         pbx().answer("v=0\r\nthis is not sdp\r\n")
