@@ -1,0 +1,375 @@
+"""Calls per second through labkit's PBX and, in the same run, through Sippy's B2BUA (SIPp on loopback).
+
+    .venv/bin/python benchmarks/bench_calls.py [--rates 50,100,200,300,400,600] [--seconds 6]
+                                               [--hold 1] [--servers labkit,sippy]
+
+Each server runs as a subprocess pinned to CPU 0; both SIPp instances (the callee that answers,
+the caller that dials at a fixed rate) are pinned to CPU 1. A call is INVITE, 180, 200, ACK, a
+hold of --hold seconds and BYE, relayed to the callee: signalling only, no RTP is sent.
+
+  * labkit — `python -m labkit.pbx --quiet` with its real configuration: the callee registers
+    (digest), every call authenticates (INVITE, 401, ACK, INVITE with MD5 digest), runs the
+    dialplan (`_1XX` → Dial), looks the callee up in the location service (SQLite), and opens
+    an RTP relay (two port pairs) that stays idle.
+  * sippy  — `python -m sippy.b2bua_simple`, which routes every INVITE statically to the callee:
+    no authentication, no registrar, no dialplan, no media relay (rtpproxy is not used).
+
+Every rate runs --seconds seconds of new calls. A rate is *sustained* when every call completed
+(no failed call, none left over) and the caller had to retransmit almost nothing (≤ 1 % of calls:
+on loopback a retransmission means the server answered more than 500 ms late). Steps stop at the
+first rate a server does not sustain. Printed per rate: calls, successful, failed, the caller's
+retransmissions, mean set-up time (first INVITE to 200 OK), the server's CPU use (% of one core)
+and the rate SIPp really offered; then the highest sustained rate of each and labkit/Sippy.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE / "sipp"
+HOST = "127.0.0.1"
+SERVER_CPU, SIPP_CPU = 0, 1
+RTP_PORTS = (33000, 43999)            # labkit's relay ports: 5500 pairs, other suites use other ranges
+MAX_RETRANS_SHARE = 0.01
+TARGET_RATIO = 2.0
+
+LABKIT_CONFIG = f"""
+[security]
+digest_algorithms = ["MD5"]   # SIPp 3.6 answers the first challenge only, and only MD5
+max_failures = 1000
+[rtp]
+bind = "{HOST}"
+port_min = {RTP_PORTS[0]}
+port_max = {RTP_PORTS[1]}
+[endpoints.100]
+password = "bench100"
+context = "internal"
+callerid = "Caller <100>"
+[endpoints.101]
+password = "bench101"
+context = "internal"
+callerid = "Callee <101>"
+"""
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    successful: int
+    failed: int
+    retransmissions: int
+    setup_ms: float
+    cpu: float
+    offered: float
+    cpu_ms_per_call: float
+
+    @property
+    def sustained(self) -> bool:
+        return (self.failed == 0 and self.successful == self.calls
+                and self.retransmissions <= MAX_RETRANS_SHARE * self.calls)
+
+
+# ---- processes -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def pinned(cpu: int):
+    """preexec_fn that pins the child to one CPU (when the machine has it)."""
+    def pin() -> None:
+        if (os.cpu_count() or 1) > cpu:
+            os.sched_setaffinity(0, {cpu})
+    return pin
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process this script started: SIGTERM, then SIGKILL after 5 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def wait_for_sip(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Ready once the server answers an OPTIONS (any response will do)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        s.settimeout(0.3)
+        me = s.getsockname()[1]
+        n = 0
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            n += 1
+            s.sendto((f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\n"
+                      f"Via: SIP/2.0/UDP {HOST}:{me};branch=z9hG4bK-ready{n};rport\r\n"
+                      f"From: <sip:bench@{HOST}>;tag=ready\r\nTo: <sip:{HOST}>\r\n"
+                      f"Call-ID: ready-{n}@bench\r\nCSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\n"
+                      f"Content-Length: 0\r\n\r\n").encode(), (HOST, port))
+            try:
+                if s.recv(4096).startswith(b"SIP/2.0"):
+                    return
+            except socket.timeout:
+                pass
+    raise RuntimeError(f"no SIP answer on {HOST}:{port} within {timeout:g} s")
+
+
+def sipp_cmd(scenario: str, server_port: int, local_port: int, *args: str) -> list[str]:
+    return ["sipp", f"{HOST}:{server_port}", "-sf", str(SCENARIOS / scenario), "-i", HOST,
+            "-p", str(local_port), "-t", "u1", "-nostdin", "-mp", str(free_port()), *args]
+
+
+def run_sipp(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=pinned(SIPP_CPU), env=dict(os.environ, TERM="dumb"))
+
+
+def wait_idle(pid: int, limit: float = 8.0, window: float = 0.5, share: float = 0.05) -> None:
+    """Let the server finish the previous step (timers, teardown) before the next one starts."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < share * window:
+            return
+
+
+# ---- SIPp statistics ---------------------------------------------------------------------------
+def elapsed_seconds(text: str) -> float:
+    """SIPp's 'HH:MM:SS' or 'HH:MM:SS:uuuuuu' → seconds."""
+    parts = text.split(":")
+    seconds = int(parts[0]) * 3600 + int(parts[1]) * 60 + int(parts[2])
+    return seconds + (int(parts[3]) / 1e6 if len(parts) > 3 else 0.0)
+
+
+def read_stats(path: Path, calls: int) -> dict:
+    """The caller's totals from SIPp's -trace_stat CSV (the last row is the final one)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    if not rows:
+        raise RuntimeError(f"SIPp wrote no statistics to {path}")
+    last = rows[-1]
+    # the offered rate: calls created / time until the last one was created (1 s resolution)
+    offered = 0.0
+    for row in rows:
+        created = int(row["OutgoingCall(C)"])
+        took = elapsed_seconds(row["ElapsedTime(C)"])
+        if took <= 0:
+            continue
+        if created >= calls:      # the last call was created within this row's second
+            offered = offered or calls / took
+            break
+        offered = created / took  # still creating: the rate so far
+    return {
+        "successful": int(last["SuccessfulCall(C)"]),
+        "failed": int(last["FailedCall(C)"]),
+        "retransmissions": int(last["Retransmissions(C)"]),
+        "setup_ms": elapsed_seconds(last["ResponseTime1(C)"]) * 1000,
+        "offered": offered,
+    }
+
+
+# ---- one server ------------------------------------------------------------------------------
+class Server:
+    """A B2BUA under test: how to start it, and what the caller scenario needs for it."""
+
+    name = ""
+    caller_scenario = ""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.callee_port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        log = open(self.workdir / f"{self.name}.log", "w")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=pinned(SERVER_CPU), env=self.env())
+        wait_for_sip(self.port, self.proc)
+
+    def env(self) -> dict:
+        return dict(os.environ)
+
+    def prepare_callee(self) -> None:
+        """Anything the callee must do before it answers (labkit: register)."""
+
+    def caller_args(self) -> list[str]:
+        return ["-s", "100", "-key", "callee", "101"]
+
+
+class Labkit(Server):
+    name = "labkit"
+    caller_scenario = "uac_auth.xml"
+
+    def command(self) -> list[str]:
+        config = self.workdir / "pbx.toml"
+        config.write_text(LABKIT_CONFIG)
+        return [sys.executable, "-u", "-m", "labkit.pbx", "--config", str(config), "--quiet",
+                "--port", str(self.port), "--data-dir", str(self.workdir / "data")]
+
+    def prepare_callee(self) -> None:
+        r = run_sipp(sipp_cmd("register.xml", self.port, self.callee_port, "-m", "1", "-s", "101",
+                              "-au", "101", "-ap", "bench101", "-timeout", "10s", "-timeout_error"), 20)
+        if r.returncode != 0:
+            raise RuntimeError("the callee could not register:\n" + r.stdout[-2000:])
+
+    def caller_args(self) -> list[str]:
+        return super().caller_args() + ["-au", "100", "-ap", "bench100",
+                                        "-auth_uri", f"101@{HOST}:{self.port}"]
+
+
+class Sippy(Server):
+    name = "sippy"
+    caller_scenario = "uac.xml"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sippy.b2bua_simple", "-f", "-l", HOST, "-p", str(self.port),
+                "-n", f"{HOST}:{self.callee_port}"]
+
+    def env(self) -> dict:
+        return dict(os.environ, SIPLOG_BEND="none")   # Sippy's SIP log off, as labkit's --quiet
+
+
+def measure(server: Server, rates: list[int], seconds: float, hold: float) -> list[Step]:
+    steps: list[Step] = []
+    server.start()
+    callee = None
+    try:
+        server.prepare_callee()
+        callee = subprocess.Popen(
+            sipp_cmd("uas.xml", server.port, server.callee_port),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(SIPP_CPU),
+            env=dict(os.environ, TERM="dumb"))
+        time.sleep(0.5)   # let the callee bind and start reading
+        for rate in rates:
+            calls = max(1, int(rate * seconds))
+            stats_file = server.workdir / f"{server.name}_{rate}.csv"
+            cmd = sipp_cmd(server.caller_scenario, server.port, free_port(), *server.caller_args(),
+                           "-r", str(rate), "-m", str(calls), "-d", str(int(hold * 1000)),
+                           "-trace_stat", "-stf", str(stats_file), "-fd", "1",
+                           "-timeout", f"{int(seconds + hold + 20)}s", "-max_recv_loops", "10000")
+            wait_idle(server.proc.pid)
+            cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+            try:
+                run_sipp(cmd, timeout=seconds + hold + 40)
+            except subprocess.TimeoutExpired:
+                pass   # the statistics file still says how far it got
+            cpu = (cpu_seconds(server.proc.pid) - cpu0) / (time.monotonic() - t0) * 100
+            wait_idle(server.proc.pid)     # work after the last BYE (teardown) belongs to the step too
+            used = cpu_seconds(server.proc.pid) - cpu0
+            s = read_stats(stats_file, calls)
+            step = Step(rate, calls, s["successful"], s["failed"], s["retransmissions"], s["setup_ms"], cpu,
+                        s["offered"], used * 1000 / max(1, s["successful"] + s["failed"]))
+            steps.append(step)
+            print(f"{server.name:>7} {rate:>6} {step.offered:>8.0f} {calls:>6} {step.successful:>6} "
+                  f"{step.failed:>6} {step.retransmissions:>7} {step.setup_ms:>8.1f} {cpu:>5.0f}%"
+                  f" {step.cpu_ms_per_call:>7.2f}"
+                  f"  {'ok' if step.sustained else 'NOT sustained'}", flush=True)
+            if not step.sustained:
+                break
+    finally:
+        if callee is not None:
+            stop(callee)
+        stop(server.proc)
+    return steps
+
+
+def best(steps: list[Step]) -> int:
+    return max((s.rate for s in steps if s.sustained), default=0)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rates", default="50,100,200,300,400,600", help="calls per second to try, in order")
+    p.add_argument("--seconds", type=float, default=6.0, help="how long each rate places new calls")
+    p.add_argument("--hold", type=float, default=1.0, help="seconds between the ACK and the BYE")
+    p.add_argument("--servers", default="labkit,sippy", help="which of labkit,sippy to measure")
+    args = p.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    names = [n.strip() for n in args.servers.split(",")]
+
+    if shutil.which("sipp") is None:
+        print("SIPp is not installed (Debian package sip-tester: scripts/sysdeps.sh installs it)")
+        return 2
+    kinds = {"labkit": Labkit, "sippy": Sippy}
+    if "sippy" in names:
+        try:
+            import sippy  # noqa: F401
+        except ImportError:
+            print("Sippy is not installed (pip install sippy): measuring labkit only")
+            names.remove("sippy")
+    unknown = [n for n in names if n not in kinds]
+    if unknown:
+        p.error(f"unknown server(s) {', '.join(unknown)}; choose from labkit, sippy")
+
+    print(f"SIPp caller + callee on CPU {SIPP_CPU}, server on CPU {SERVER_CPU}; "
+          f"{args.seconds:g} s of new calls per rate, hold {args.hold:g} s, signalling only")
+    print(f"{'server':>7} {'rate':>6} {'offered':>8} {'calls':>6} {'ok':>6} {'failed':>6} "
+          f"{'retrans':>7} {'setup ms':>8} {'CPU':>6} {'ms/call':>7}")
+    results: dict[str, list[Step]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_calls_") as tmp:
+        for name in names:
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            try:
+                results[name] = measure(kinds[name](workdir), rates, args.seconds, args.hold)
+            except (RuntimeError, OSError) as exc:
+                print(f"{name}: {exc}")
+                log = workdir / f"{name}.log"
+                if log.exists():
+                    print(log.read_text()[-2000:])
+                results[name] = []
+
+    print()
+    for name, steps in results.items():
+        top = best(steps)
+        at = next((s for s in steps if s.rate == top), None)
+        cpu = f", server CPU {at.cpu:.0f}% of a core, set-up {at.setup_ms:.1f} ms" if at else ""
+        print(f"{name:>7}: {top} calls/s sustained with zero failed calls{cpu}")
+    if "labkit" in results and "sippy" in results:
+        ours, ref = best(results["labkit"]), best(results["sippy"])
+        if ref:
+            ratio = ours / ref
+            verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+            print(f"  ratio labkit/Sippy: {ratio:.2f} (target ≥ {TARGET_RATIO:g}×: {verdict}); labkit "
+                  "authenticates every call (digest), runs the dialplan and opens an RTP relay; "
+                  "Sippy does none of these")
+        if results["sippy"] and all(s.sustained for s in results["sippy"]):
+            print("  Sippy sustained every rate tried: add higher --rates for its ceiling")
+        if results["labkit"] and all(s.sustained for s in results["labkit"]):
+            print("  labkit sustained every rate tried: add higher --rates for its ceiling")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
