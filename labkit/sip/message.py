@@ -518,11 +518,14 @@ class Request(Message):
                       to_tag: str | None = None) -> "Response":
         """A response to this request per RFC 3261 §8.2.6: the Via lines, From, To, Call-ID
         and CSeq copied as they are (Timestamp too for 100), a To tag added when given and the
-        To has none, and ``Content-Length: 0``.  Works on ``ParseError.request_info`` too."""
+        To has none, and ``Content-Length: 0``.  Record-Route is copied, in order, into 101-299
+        responses: those may establish a dialog, whose UAS must echo it (§12.1.1).
+        Works on ``ParseError.request_info`` too."""
         if not 100 <= status <= 699:
             raise ValueError(f"status must be 100..699, not {status}")
         entries = []
-        copied = ("via", "from", "to", "call-id", "cseq") + (("timestamp",) if status == 100 else ())
+        copied = ("via", "from", "to", "call-id", "cseq") + (
+            ("timestamp",) if status == 100 else ("record-route",) if status < 300 else ())
         for key, name, value in self.headers._entries:
             if key in copied:
                 if key == "to" and to_tag and status != 100 and not _HAS_TAG_RE.search(value):

@@ -381,6 +381,18 @@ def test_make_response_copies_per_rfc3261_8_2_6():
         req.make_response(99)
 
 
+def test_make_response_echoes_record_route_in_dialog_forming_responses():
+    req = parse(b"INVITE sip:b@x SIP/2.0\r\nRecord-Route: <sip:p2.example.org;lr>\r\n"
+                b"Via: SIP/2.0/UDP p2.example.org;branch=z9hG4bK2\r\n"
+                b"Record-Route: <sip:p1.example.org;lr>;x=1\r\nTo: <sip:b@x>\r\nFrom: <sip:a@x>;tag=f\r\n"
+                b"Call-ID: c\r\nCSeq: 1 INVITE\r\n\r\n")
+    for status in (180, 200):
+        assert req.make_response(status, to_tag="t").get_all("Record-Route") == [
+            "<sip:p2.example.org;lr>", "<sip:p1.example.org;lr>;x=1"]
+    assert req.make_response(486, to_tag="t").get_all("Record-Route") == []
+    assert req.make_response(100).get_all("Record-Route") == []
+
+
 def test_make_response_keeps_an_existing_to_tag():
     req = parse(b"BYE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
                 b"To: <sip:b@x>;tag=old\r\nFrom: <sip:a@x>;tag=f\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n")
