@@ -26,7 +26,7 @@ import enum
 import secrets
 from typing import Iterable, Iterator, NamedTuple
 
-from .headers import NameAddr, Via
+from .headers import NameAddr, Via, header_key
 from .message import Request, Response
 from .transaction import new_branch
 from .uri import URI, ParseError, SipURI
@@ -44,6 +44,10 @@ DIALOG_CREATING_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 TARGET_REFRESH_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
 #: Headers that the dialog writes itself; ``create_request(headers=...)`` may not set them.
 _DIALOG_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq", "route", "content-length"})
+#: What ``resend`` does not copy from the request it repeats: written again, or answered anew.
+_NOT_RESENT = _DIALOG_HEADERS | {"contact", "max-forwards", "content-type", "authorization",
+                                 "proxy-authorization"}
+_CREDENTIALS = ("Authorization", "Proxy-Authorization")
 _MAX_CSEQ = 2 ** 32 - 1
 
 
@@ -422,13 +426,29 @@ class Dialog:
             raise DialogError("local CSeq would pass 2**32-1")
         return self.local_seq + 1
 
+    def resend(self, request: Request, headers: Iterable[tuple[str, object]] = ()) -> Request:
+        """``request`` again as a new request of this dialog — next CSeq, new branch, same
+        method, body and extension headers — plus ``headers``: what a 401/407 to a re-INVITE,
+        BYE or REFER asks for, with the new Authorization / Proxy-Authorization (§22.2).
+        Old credentials are not copied."""
+        keep = [(name, value) for name, value in request.headers
+                if header_key(name) not in _NOT_RESENT]
+        return self.create_request(request.method, body=request.body,
+                                   content_type=request.get("Content-Type"),
+                                   headers=keep + list(headers))
+
     def create_ack(self, invite_cseq: int | object, body: bytes | str = b"",
                    content_type: str | None = None,
-                   headers: Iterable[tuple[str, object]] = ()) -> Request:
+                   headers: Iterable[tuple[str, object]] = (),
+                   credentials_from: Request | None = None) -> Request:
         """The ACK for a 2xx to an INVITE of this dialog (§13.2.2.4): built like any in-dialog
         request, but with the INVITE's CSeq number (``int`` or ``CSeq``) and method ACK, a new
         branch, and no change to the local CSeq.  It carries the answer when the 2xx had the
-        offer.  Kept in ``self.ack`` to resend on a retransmitted 2xx."""
+        offer, and the INVITE's credentials when given it as ``credentials_from``.  Kept in
+        ``self.ack`` to resend on a retransmitted 2xx."""
+        if credentials_from is not None:
+            headers = [(name, value) for name in _CREDENTIALS
+                       for value in credentials_from.headers.lines(name)] + list(headers)
         seq = getattr(invite_cseq, "seq", invite_cseq)
         if not isinstance(seq, int) or not 0 <= seq <= _MAX_CSEQ:
             raise DialogError(f"invite_cseq must be the INVITE's CSeq number, not {invite_cseq!r}")

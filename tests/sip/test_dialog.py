@@ -18,6 +18,7 @@ from labkit.sip.dialog import (
     draw,
     to_mermaid,
 )
+from labkit.sip.digest import Credential, DigestServer, authorization_for
 from labkit.sip.endpoint import new_tag
 from labkit.sip.uac import make_request
 from labkit.sip.transaction import (
@@ -357,6 +358,36 @@ def test_one_invite_transaction_at_a_time_glare():
     with pytest.raises(DialogError, match=r"no re-INVITE on an early dialog .*UPDATE"):
         early.create_request("INVITE")
     assert early.create_request("UPDATE").cseq.seq == 2
+
+
+def test_in_dialog_auth_challenge_resend_and_ack():
+    server = DigestServer("pbx.example", {"alice": Credential(password="secret")}, secret=b"k" * 32,
+                          algorithms=("MD5",))
+    invite = alice_invite()
+    dialog = Dialog.from_uac(invite, answer(invite, 200, record_route="<sip:p1.example.com;lr>"))
+    reinvite = dialog.create_request("INVITE", body=b"v=0\r\n", headers=[("Supported", "timer"),
+                                                                           ("Proxy-Authorization", "old")])
+    challenge = wire(reinvite.make_response(407))
+    challenge.add("Proxy-Authenticate", server.challenges(now=100.0)[0])
+    dialog.receive_response(challenge)
+    assert dialog.outgoing_invite is None and dialog.confirmed   # a 407 does not end the dialog
+    credentials = authorization_for(challenge.get("Proxy-Authenticate"), "alice", "secret", "INVITE",
+                                    str(reinvite.uri), reinvite.body)
+    again = dialog.resend(reinvite, headers=[("Proxy-Authorization", credentials)])
+    assert again.method == "INVITE" and again.cseq.seq == reinvite.cseq.seq + 1 == 3
+    assert again.via[0].branch != reinvite.via[0].branch
+    assert again.body == b"v=0\r\n" and again.get("Content-Type") == "application/sdp"
+    assert again.get("Supported") == "timer" and again.get("Contact") == "<sip:alice@192.0.2.10:5060>"
+    assert again.headers.lines("Proxy-Authorization") == [credentials]   # the old one is gone
+    assert again.get_all("Route") == ["<sip:p1.example.com;lr>"]
+    check = server.verify(again.get("Proxy-Authorization"), "INVITE", 101.0, body=again.body,
+                          request_uri=str(again.uri))
+    assert check.ok, check.reason
+    assert dialog.outgoing_invite == 3
+    dialog.receive_response(wire(again.make_response(200)))
+    ack = dialog.create_ack(again.cseq, credentials_from=again)
+    assert ack.get("CSeq") == "3 ACK" and ack.headers.lines("Proxy-Authorization") == [credentials]
+    assert ack.get("Supported") is None
 
 
 def test_bye_response_ends_dialog_and_matches():
