@@ -101,6 +101,7 @@ class Timing(NamedTuple):
 
 
 _UNBOUNDED = Timing(0, 0)
+_tuple_new = tuple.__new__
 
 
 class _Attributes:
@@ -273,10 +274,14 @@ class SessionDescription(_Attributes):
         if not lines or lines[0] != "v=0":
             raise ParseError("SDP line 1: must be v=0")
         sd = cls.__new__(cls)
-        sd.version, sd.origin, sd.name = 0, None, None
-        sd.info = sd.uri = sd.connection = sd.timezones = sd.key = None
-        sd.emails, sd.phones, sd.bandwidths, sd.times = [], [], [], []
-        sd.attributes, sd.media = [], []
+        sd.version = 0
+        sd.origin = sd.name = sd.info = sd.uri = sd.connection = sd.timezones = sd.key = None
+        sd.emails = []
+        sd.phones = []
+        sd.bandwidths = []
+        sd.times = []
+        sd.attributes = []
+        sd.media = []
         media = None
         target = sd
         attributes = sd.attributes   # where a= lines go: the session's, then the current media's
@@ -311,7 +316,11 @@ class SessionDescription(_Attributes):
                 elif kind == "c":
                     if target.connection is not None:
                         raise ValueError("more than one c= line at one level")
-                    target.connection = Connection.parse(value)
+                    parts = value.split(" ")
+                    if len(parts) == 3 and parts[2] and "/" not in parts[2]:   # usual unicast form
+                        target.connection = _tuple_new(Connection, (*parts, None, None))
+                    else:
+                        target.connection = Connection.parse(value)
                 elif kind == "o" and media is None:
                     if sd.origin is not None:
                         raise ValueError("more than one o= line")
