@@ -22,7 +22,9 @@ How it decides (the ideas of WebRTC NetEQ, PJMEDIA and Asterisk's jitterbuf, in 
 * **Talkspurts.** At a marker bit after silence the buffer re-aligns to the target outright: moving
   the playout point in silence costs nothing audible (Asterisk and PJMEDIA do the same).
 * **Empty buffer = late, not lost.** If the due frame is missing and nothing later has arrived,
-  the packet is probably delayed: conceal but wait (insert) instead of skipping it.
+  the packet is probably delayed: conceal but wait (insert) instead of skipping it. If a later
+  packet then arrives first, the frame was lost after all; the frames concealed while waiting
+  stood in for it, so the buffer catches up by that many and the delay is unchanged.
 
 A fixed buffer (``adaptive=False``) plays at first arrival + ``initial_delay`` forever: the
 reference the benchmark compares against. Introduced in notebook 04.
@@ -39,6 +41,60 @@ from .packet import RtpPacket
 AUDIO = "audio"  # play this packet
 CONCEAL = "conceal"  # a frame is missing: run packet-loss concealment
 IDLE = "idle"  # nothing to play yet (before the first packet)
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    """np.quantile's default (linear) on a 1-D array, via a partial sort: several times faster."""
+    n = len(values)
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi) if hi != lo else lo)
+    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
+
+
+class _DelayHistory:
+    """Arrival time, relative delay and burst flag of recent packets, in numpy arrays
+    (appended in arrival order, forgotten from the front)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.arrival = np.empty(capacity)
+        self.rel = np.empty(capacity)
+        self.burst = np.zeros(capacity, bool)
+        self.start = self.end = 0
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def append(self, arrival: float, rel: float) -> None:
+        if self.end == len(self.arrival):
+            n = len(self)
+            if self.start < len(self.arrival) // 2:  # mostly full: grow
+                for name in ("arrival", "rel", "burst"):
+                    old = getattr(self, name)
+                    new = np.zeros(2 * len(old), old.dtype)
+                    new[:n] = old[self.start : self.end]
+                    setattr(self, name, new)
+            else:  # mostly forgotten: move the live part to the front
+                for name in ("arrival", "rel", "burst"):
+                    arr = getattr(self, name)
+                    arr[:n] = arr[self.start : self.end].copy()
+            self.start, self.end = 0, n
+        self.arrival[self.end] = arrival
+        self.rel[self.end] = rel
+        self.burst[self.end] = False
+        self.end += 1
+
+    def mark_last_as_burst(self, count: int) -> None:
+        self.burst[max(self.start, self.end - count) : self.end] = True
+
+    def forget_before(self, limit: float) -> None:
+        while self.start < self.end and self.arrival[self.start] < limit:
+            self.start += 1
+
+    def views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sl = slice(self.start, self.end)
+        return self.arrival[sl], self.rel[sl], self.burst[sl]
 
 
 @dataclass
@@ -116,14 +172,16 @@ class JitterBuffer:
         self._ext_seq: int | None = None
         self._played_seqs: deque[int] = deque(maxlen=128)
         self._played_set: set[int] = set()
-        self._history: deque[list] = deque()  # (arrival, rel, in a burst)
-        self._group: list[list] = []  # history entries that arrived together
+        self._history = _DelayHistory()
+        self._group_start = -1.0  # arrival time of the first packet of the current bunch
+        self._group_size = 0
         self._last_arrival = 0.0
         self._target: float | None = None
         self._base: float | None = None
         self._dirty = True
         self.play_ts: int | None = None  # extended timestamp of the next slot to play
         self._since_drop = 0
+        self._held = 0  # frames concealed while waiting for a missing one
         self._fixed_base: float | None = None
         self._last_audio_ts: int | None = None
 
@@ -187,17 +245,14 @@ class JitterBuffer:
         # spike would keep the delay high for the whole window. (A reordered packet arrives
         # alone, so it still counts.)
         self._last_arrival = max(self._last_arrival, arrival)
-        entry = [arrival, rel, False]
-        if self._group and arrival - self._group[0][0] < self.frame_duration / 4:
-            self._group.append(entry)
-            if len(self._group) >= 3:
-                for member in self._group:
-                    member[2] = True
+        self._history.append(arrival, rel)
+        if self._group_size and arrival - self._group_start < self.frame_duration / 4:
+            self._group_size += 1
+            if self._group_size >= 3:
+                self._history.mark_last_as_burst(self._group_size)
         else:
-            self._group = [entry]
-        self._history.append(entry)
-        while self._history and self._history[0][0] < arrival - self.window:
-            self._history.popleft()
+            self._group_start, self._group_size = arrival, 1
+        self._history.forget_before(arrival - self.window)
         self._dirty = True
 
     # --- delay estimate ------------------------------------------------------------------
@@ -205,20 +260,19 @@ class JitterBuffer:
         if not self._dirty:
             return
         self._dirty = False
-        if not self._history:
+        if not len(self._history):
             self._base, self._target = None, self.initial_delay
             return
-        arrivals = np.fromiter((a for a, _, _ in self._history), float, len(self._history))
-        rel = np.fromiter((r for _, r, _ in self._history), float, len(self._history))
-        steady = np.fromiter((not b for _, _, b in self._history), bool, len(self._history))
+        arrivals, rel, burst = self._history.views()
         self._base = float(rel.min())
         if len(rel) < 10:
             self._target = self.initial_delay
             return
         spread = rel - self._base
-        long_term = float(np.quantile(spread[steady], self.quantile)) if steady.any() else 0.0
+        steady = spread[~burst]
+        long_term = _quantile(steady, self.quantile) if len(steady) else 0.0
         recent = spread[arrivals >= arrivals[-1] - self.short_window]
-        short_term = float(np.quantile(recent, self.short_quantile)) if len(recent) else 0.0
+        short_term = _quantile(recent, self.short_quantile) if len(recent) else 0.0
         target = max(long_term, short_term) + self.margin
         if len(rel) < 50:  # the first second: too few samples to trust below the initial delay
             target = max(target, self.initial_delay)
@@ -277,8 +331,15 @@ class JitterBuffer:
             return self._play(Playout(AUDIO))
 
         slot = self._packets.get(self.play_ts)
-        error = (self.play_ts - self._due_ts(now)) / self.frame_samples  # >0: playing too early
         upcoming = min(self._packets) if self._packets else None
+        if slot is None and upcoming is not None and self._held:
+            # We waited for this frame, and a later one came first: it was lost after all, and
+            # the frames we concealed while waiting stood in for it. Catch up by as many.
+            skip = min(self._held, (upcoming - self.play_ts) // self.frame_samples)
+            self.play_ts += skip * self.frame_samples
+            self._held = 0
+            slot = self._packets.get(self.play_ts)
+        error = (self.play_ts - self._due_ts(now)) / self.frame_samples  # >0: playing too early
         # talkspurt start after silence: jump straight to the schedule
         if slot is None and upcoming is not None and self._packets[upcoming][1].marker:
             due = self._due_ts(now)
@@ -291,7 +352,10 @@ class JitterBuffer:
         if slot is None and upcoming is None and now - self._last_arrival > self.max_delay:
             # the source has gone quiet (hold, DTX without marker, end of call): just wait
             return Playout(CONCEAL, timestamp=self.play_ts, action="wait")
-        if error > self.insert_threshold or (slot is None and upcoming is None):
+        if slot is None and upcoming is None:
+            self._held += 1  # nothing behind it: probably late, not lost - wait for it
+            return self._insert(now)
+        if error > self.insert_threshold:
             return self._insert(now)
         self._since_drop += 1
         if error < -self.drop_threshold and self._since_drop >= self.drop_interval:
@@ -322,8 +386,11 @@ class JitterBuffer:
             result.kind = CONCEAL
             return result
         seq, packet = entry
+        self._held = 0
+        if len(self._played_seqs) == self._played_seqs.maxlen:
+            self._played_set.discard(self._played_seqs[0])
         self._played_seqs.append(seq)
-        self._played_set = set(self._played_seqs)
+        self._played_set.add(seq)
         self.played += 1
         result.kind = AUDIO
         result.packet = packet

@@ -192,3 +192,21 @@ def test_fixed_buffer_never_adapts():
 def test_rejects_bad_configuration():
     with pytest.raises(ValueError, match="quantile must be in 0.5..1, got 2"):
         JitterBuffer(quantile=2)
+
+
+def test_waiting_for_a_lost_packet_costs_no_delay():
+    """Buffer runs dry in a loss burst: it waits (conceals), then finds the frame was lost and
+    catches up by the frames it already concealed, so nothing is dropped and delay is unchanged."""
+    d = Driver(steady())
+    for i in range(250):
+        if not 100 <= i < 105:  # 100 ms lost: longer than the 60 ms the buffer holds
+            d.send(pkt(i), 0.030 + i * F)
+    d.run_until(5.5)
+    assert d.played() == [i for i in range(250) if not 100 <= i < 105]
+    assert d.jb.dropped == 0 and d.jb.late == 0
+    start = next(k for k, (_, o) in enumerate(d.out) if o.kind == AUDIO)
+    kinds = [o.kind for _, o in d.out[start : start + 250]]
+    assert kinds.count(CONCEAL) == 5 and kinds[-1] == AUDIO  # exactly the lost frames, no more
+    before = d.delays[start + 90]
+    after = d.delays[start + 200]
+    assert after == pytest.approx(before, abs=1e-9)
