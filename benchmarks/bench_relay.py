@@ -414,6 +414,7 @@ def main() -> None:
     print(f"\n{'relay':22} {'calls':>5} {'pps in':>7} {'loss %':>7} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'jitter':>7} {'relay CPU':>9} {'µs/pkt':>7} {'gen late':>8}  bar")
     best: dict[str, int] = {}
+    limited: dict[str, int] = {}
     cost: dict[str, list[tuple[int, float]]] = {}
     for kind in kinds:
         relay = Relay(kind)
@@ -435,6 +436,7 @@ def main() -> None:
                     print(f"    labkit relay: {extra}")
                 if r["gen_late_p99"] > WANT_P99_MS:
                     print("    (the generator itself fell behind: this row measures the generator)")
+                    limited[kind] = n
                 if ok:
                     best[kind] = n
                 elif not args.all:
@@ -445,7 +447,9 @@ def main() -> None:
           f"(steps {args.calls}; 'N+' = passed the largest step):")
     for kind in kinds:
         passed_all = best.get(kind) == steps[-1]
-        print(f"  {names[kind]:22} {best.get(kind, 0)}{'+' if passed_all else ''} calls")
+        note = (f"  (the generator fell behind at {limited[kind]}: inconclusive beyond)"
+                if kind in limited else "")
+        print(f"  {names[kind]:22} {best.get(kind, 0)}{'+' if passed_all else ''} calls{note}")
     if "labkit" in best and best.get("uvloop"):
         print(f"  ratio labkit / bare uvloop: {best['labkit'] / best['uvloop']:.2f}")
     if "labkit" in best and best.get("asyncio"):
@@ -458,7 +462,8 @@ def main() -> None:
         print(f"\nCPU per relayed packet (receive + send) at {n} calls:")
         for kind, us in per.items():
             ratio = f"  ({us / per['uvloop']:.2f}x bare uvloop)" if "uvloop" in per else ""
-            print(f"  {names[kind]:22} {us:6.2f} µs{ratio}")
+            print(f"  {names[kind]:22} {us:6.2f} µs{ratio}  -> one core could relay ~{1e6 / us / 100:.0f} calls "
+                  "(CPU-bound estimate: 100 packets/s per call)")
 
 
 if __name__ == "__main__":

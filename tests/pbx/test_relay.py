@@ -46,9 +46,9 @@ class Phone(asyncio.DatagramProtocol):
         self.queue.put_nowait((data, addr))
 
     @classmethod
-    async def open(cls, port: int = 0) -> "Phone":
+    async def open(cls, port: int = 0, host: str = "127.0.0.1") -> "Phone":
         loop = asyncio.get_running_loop()
-        transport, phone = await loop.create_datagram_endpoint(cls, local_addr=("127.0.0.1", port))
+        transport, phone = await loop.create_datagram_endpoint(cls, local_addr=(host, port))
         phone.transport = transport
         phone.address = transport.get_extra_info("sockname")[:2]
         return phone
@@ -499,3 +499,29 @@ def test_g711_direct_table_equals_decode_then_encode():
         slow = get_codec(dst).encoder().encode(get_codec(src).decoder().decode(codes))
         fast = Transcoder(src, src_pt, dst, dst_pt).convert(rtp(1, pt=src_pt, payload=codes))
         assert RtpPacket.parse(fast).payload == slow
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1) here")
+def test_relays_over_ipv6(arun):
+    async def main():
+        ports = PortAllocator("::1", *PORTS)
+        relay = await MediaRelay(ports).open()
+        a, b = await Phone.open(host="::1"), await Phone.open(host="::1")
+        relay.a.configure(remote=a.address, codec="pcmu")
+        relay.b.configure(remote=b.address, codec="pcmu")
+        a.send(rtp(1, ssrc=0xA), relay.a.local)
+        data, src = await b.recv()
+        assert data == rtp(1, ssrc=0xA) and src[:2] == relay.b.local
+        assert relay.a.stats().source[:2] == a.address
+        await hang_up(relay, a, b)
+        assert ports.in_use == 0
+    arun(main)
