@@ -96,8 +96,9 @@ class PBX:
             delay = 5.0 if nxt is None else min(5.0, max(0.05, nxt - now + 0.01))
             self._wake.clear()
             try:  # a new, sooner binding wakes us early
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(delay):   # (wait_for can swallow a cancel on 3.11)
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     # ---- routing ----------------------------------------------------------------------------

@@ -107,14 +107,23 @@ class SipEndpoint:
         return self._loop.time() if self._loop else time.monotonic()
 
     async def listen(self, host: str, port: int, transports=("udp", "tcp")) -> tuple[str, int]:
+        """Listen on every transport at one port. With port 0 the first transport picks a free
+        port and the others follow it; if that number is taken for them (e.g. a TCP socket in
+        TIME_WAIT), start again with a new one."""
         self._loop = asyncio.get_running_loop()
-        address = None
-        for name in transports:
-            listen = getattr(self.transport, f"listen_{name}")
-            got = await listen(host, port)
-            address = address or got
-            port = got[1]  # port 0: the other transports share the port the first one got
-        return address
+        for attempt in range(1 if port else 20):
+            address, chosen = None, port
+            try:
+                for name in transports:
+                    got = await getattr(self.transport, f"listen_{name}")(host, chosen)
+                    address = address or got
+                    chosen = got[1]
+                return address
+            except OSError:
+                if port or attempt == 19:
+                    raise
+                await self.transport.close()
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         if self._timer:

@@ -159,6 +159,7 @@ class TransportLayer:
             server.close()
             await server.wait_closed()
         self._servers.clear()
+        self.addresses.clear()
 
     # ---- connections ----------------------------------------------------------------------
     def _register(self, conn: _Tcp) -> int:
