@@ -653,61 +653,260 @@ needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None,
                                 reason="SIPp is not installed (Debian package sip-tester)")
 
 
+class Callee:
+    """A tiny answering phone built from the sans-I/O pieces on a real SipEndpoint: the
+    INVITE is answered with SdpNegotiator and makes a Dialog; in-dialog requests go through
+    the DialogTable (re-INVITEs get a new answer from the same negotiator)."""
+
+    def __init__(self):
+        self.table = DialogTable()
+        self.negotiator = None
+        self.dialog = None
+        self.offers, self.answers, self.in_dialog, self.acks = [], [], [], []
+        self.endpoint = SipEndpoint(self.on_request, on_ack=self.on_ack)
+        self.address = None
+
+    async def start(self):
+        self.address = await self.endpoint.listen("127.0.0.1", 0, transports=("udp",))
+
+    def answer_with_sdp(self, incoming, to_tag=None):
+        request = incoming.request
+        negotiation = self.negotiator.answer(request.body)
+        self.offers.append(request.sdp)
+        self.answers.append(negotiation)
+        ok = incoming.response(200, to_tag=to_tag)
+        ok.add("Contact", f"<sip:labkit@127.0.0.1:{self.address[1]}>")
+        ok.set("Content-Type", "application/sdp")
+        ok.body = bytes(negotiation.sdp)
+        return ok
+
+    def on_request(self, incoming):
+        request = incoming.request
+        if request.method == "INVITE" and request.to.tag is None:
+            self.negotiator = SdpNegotiator("127.0.0.1", 40000, codecs=("pcma", "pcmu", "telephone-event"))
+            ok = self.answer_with_sdp(incoming, to_tag=new_tag())
+            self.dialog = self.table.add(Dialog.from_uas(request, ok))
+            incoming.send(ok)
+            return
+        dialog = self.table.find(request)
+        if dialog is None:
+            incoming.reply(481)
+            return
+        refused = dialog.receive_request(request)
+        self.in_dialog.append(request.method)
+        if refused is not None:
+            incoming.send(refused)
+        elif request.method == "INVITE":
+            ok = self.answer_with_sdp(incoming)
+            incoming.send(ok)
+            dialog.response_sent(ok)
+        else:
+            incoming.reply(200)
+
+    def on_ack(self, ack, peer):
+        dialog = self.table.find(ack)
+        self.acks.append(dialog is not None and dialog.receive_request(ack) is None)
+
+
+def run_callee(scenario, tmp_path, *extra):
+    async def main():
+        callee = Callee()
+        await callee.start()
+        try:
+            code, out = await _run_sipp(callee.address[1], scenario, tmp_path, *extra)
+        finally:
+            await callee.endpoint.close()
+        return callee, code, out
+    return asyncio.run(main())
+
+
 @pytest.mark.sipp
 @needs_sipp
 def test_sipp_calls_our_callee_dialog(tmp_path):
     """SIPp's built-in caller (-sn uac) → our UAS: answer with SdpNegotiator, make the dialog
     from the 200, match its ACK and BYE through a DialogTable."""
-    seen = {}
-
-    async def main():
-        table = DialogTable()
-        endpoint = None
-
-        def on_request(incoming):
-            request = incoming.request
-            if request.method == "INVITE":
-                negotiator = SdpNegotiator("127.0.0.1", 40000, codecs=("pcma", "pcmu", "telephone-event"))
-                seen["media"] = negotiator.answer(request.body).audio
-                seen["offer"] = request.sdp
-                ok = incoming.response(200, to_tag=new_tag())
-                ok.add("Contact", f"<sip:labkit@127.0.0.1:{address[1]}>")
-                ok.set("Content-Type", "application/sdp")
-                ok.body = bytes(negotiator.current.sdp)
-                seen["dialog"] = table.add(Dialog.from_uas(request, ok))
-                incoming.send(ok)
-                return
-            dialog = table.find(request)
-            if dialog is None:
-                incoming.reply(481)
-                return
-            refused = dialog.receive_request(request)
-            if refused is not None:
-                incoming.send(refused)
-            else:
-                incoming.reply(200)
-                seen.setdefault("in_dialog", []).append(request.method)
-
-        def on_ack(ack, peer):
-            dialog = table.find(ack)
-            seen["ack_matched"] = dialog is not None and dialog.receive_request(ack) is None
-
-        endpoint = SipEndpoint(on_request, on_ack=on_ack)
-        address = await endpoint.listen("127.0.0.1", 0, transports=("udp",))
-        try:
-            return await _run_sipp(address[1], ["-sn", "uac"], tmp_path, "-d", "200")
-        finally:
-            await endpoint.close()
-
-    code, out = asyncio.run(main())
+    callee, code, out = run_callee(["-sn", "uac"], tmp_path, "-d", "200")
     assert code == 0, out[-3000:]
-    media = seen["media"]
+    media = callee.answers[0].audio
     assert (media.codec, media.payload_type, media.remote_address, media.remote_port) == \
-        ("pcmu", 0, "127.0.0.1", seen["offer"].media[0].port)
-    dialog = seen["dialog"]
-    assert seen["ack_matched"] and seen["in_dialog"] == ["BYE"]
+        ("pcmu", 0, "127.0.0.1", callee.offers[0].media[0].port)
+    dialog = callee.dialog
+    assert callee.acks == [True] and callee.in_dialog == ["BYE"]
     assert dialog.terminated and dialog.remote_seq == 2
     assert str(dialog.remote_target).startswith("sip:sipp@127.0.0.1:")
+
+
+# SIPp as a caller that puts us on hold and back with re-INVITEs, checking our answers.
+HOLDING_CALLER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="labkit hold test caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rrs="true">
+    <action>
+      <ereg regexp="a=sendrecv" search_in="body" check_it="true" assign_to="a1"/>
+      <ereg regexp="o=labkit [0-9]+ 0 IN IP4" search_in="body" check_it="true" assign_to="a2"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendonly
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="b1"/>
+      <ereg regexp="o=labkit [0-9]+ 1 IN IP4" search_in="body" check_it="true" assign_to="b2"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687639 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=sendrecv" search_in="body" check_it="true" assign_to="c1"/>
+      <ereg regexp="o=labkit [0-9]+ 2 IN IP4" search_in="body" check_it="true" assign_to="c2"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 4 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <Reference variables="a1,a2,b1,b2,c1,c2"/>
+</scenario>
+"""
+
+
+@pytest.mark.sipp
+@needs_sipp
+def test_sipp_holds_and_resumes_our_callee(tmp_path):
+    """SIPp re-INVITEs with a=sendonly then a=sendrecv: our answers say recvonly then sendrecv
+    with the o= version going 0, 1, 2 (SIPp checks the bodies), the dialog sees CSeq 1-4."""
+    scenario = tmp_path / "hold.xml"
+    scenario.write_text(HOLDING_CALLER)
+    callee, code, out = run_callee(["-sf", str(scenario)], tmp_path)
+    assert code == 0, out[-3000:]
+    assert [a.audio.direction for a in callee.answers] == ["sendrecv", "recvonly", "sendrecv"]
+    assert [a.audio.remote_hold for a in callee.answers] == [False, True, False]
+    assert [a.changed for a in callee.answers] == [True, True, True]
+    assert callee.in_dialog == ["INVITE", "INVITE", "BYE"] and callee.acks == [True, True, True]
+    assert callee.dialog.terminated and callee.dialog.remote_seq == 4
+    assert callee.dialog.incoming_invite is None
 
 
 @pytest.mark.sipp
