@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System tools the tests use: SIPp (Debian: sip-tester), tshark (pyshark), espeak-ng and sox (audio),
+# System tools the tests use: SIPp (Debian: sip-tester), tshark (pyshark), espeak-ng and sox (audio), baresip (a real softphone, tests/interop),
 # libsndfile/PortAudio (soundfile/sounddevice). Installed when running as root (as CI does);
 # otherwise we say what is missing and the tests that need it report a skip with the reason.
 set -uo pipefail
@@ -8,6 +8,7 @@ command -v sipp >/dev/null      || need+=(sip-tester)
 command -v tshark >/dev/null    || need+=(tshark)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null       || need+=(sox)
+command -v baresip >/dev/null   || need+=(baresip-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "Installing system packages: ${need[*]}"
