@@ -256,6 +256,8 @@ class Dialog:
         #: at a time per dialog (§14.1, §14.2)
         self.outgoing_invite: int | None = None
         self.incoming_invite: int | None = None
+        #: RSeq of the last reliable provisional response we PRACKed (RFC 3262)
+        self.remote_rseq: int | None = None
         #: where the callee's own CSeq starts (None: random, chosen on its first request)
         self.first_local_seq: int | None = None
         #: the last ACK built by create_ack, to send again when the 2xx is retransmitted
@@ -436,6 +438,32 @@ class Dialog:
         return self.create_request(request.method, body=request.body,
                                    content_type=request.get("Content-Type"),
                                    headers=keep + list(headers))
+
+    def create_prack(self, response: Response, body: bytes | str = b"",
+                     content_type: str | None = None,
+                     headers: Iterable[tuple[str, object]] = ()) -> Request | None:
+        """The PRACK for a reliable provisional response (``Require: 100rel`` + ``RSeq``,
+        RFC 3262 §4), with ``RAck: <RSeq> <CSeq number> <method>``; None when it needs none:
+        a retransmission (RSeq already acknowledged) or one out of order (not the next RSeq).
+        The PRACK may carry an answer (or an offer) in ``body``."""
+        if not (100 < response.status < 200):
+            raise DialogError(f"only a 101-199 response is PRACKed, not {response.status}")
+        require = {t.strip().lower() for v in response.get_all("Require") for t in v.split(",")}
+        rseq_text = response.get("RSeq")
+        if "100rel" not in require or rseq_text is None:
+            raise DialogError(f"this {response.status} is not reliable (no Require: 100rel "
+                              f"and RSeq): nothing to PRACK")
+        rseq_text = rseq_text.strip()
+        if not rseq_text.isdigit() or not 1 <= int(rseq_text) <= _MAX_CSEQ:
+            raise ParseError(f"bad RSeq {rseq_text!r} (want 1..2**32-1, RFC 3262 §7.1)")
+        rseq = int(rseq_text)
+        if self.remote_rseq is not None and rseq != self.remote_rseq + 1:
+            return None   # a retransmission (its PRACK transaction answers it) or out of order
+        cseq = response.cseq
+        prack = self.create_request("PRACK", body, content_type,
+                                    [("RAck", f"{rseq} {cseq.seq} {cseq.method}"), *headers])
+        self.remote_rseq = rseq
+        return prack
 
     def create_ack(self, invite_cseq: int | object, body: bytes | str = b"",
                    content_type: str | None = None,

@@ -390,6 +390,41 @@ def test_in_dialog_auth_challenge_resend_and_ack():
     assert ack.get("Supported") is None
 
 
+def test_prack_for_reliable_provisional_responses():
+    invite = alice_invite()
+    def reliable(rseq, tag="bobtag"):
+        response = invite.make_response(183, to_tag=tag)
+        response.add("Contact", "<sip:bob@192.0.2.20:5062>")
+        response.add("Require", "100rel")
+        response.add("RSeq", str(rseq))
+        return wire(response)
+    dialog = Dialog.from_uac(invite, reliable(7001))
+    prack = dialog.create_prack(reliable(7001), body=b"v=0\r\n")
+    assert text(prack) == (
+        "PRACK sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK*\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: \"Alice\" <sip:alice@atlanta.example.com>;tag=alicetag\r\n"
+        "To: <sip:bob@biloxi.example.com>;tag=bobtag\r\n"
+        "Call-ID: call-1@192.0.2.10\r\n"
+        "CSeq: 2 PRACK\r\n"
+        "RAck: 7001 1 INVITE\r\n"
+        "Content-Type: application/sdp\r\n"
+        "Content-Length: 5\r\n\r\n"
+        "v=0\r\n")
+    assert dialog.create_prack(reliable(7001)) is None      # retransmission
+    assert dialog.create_prack(reliable(7003)) is None      # out of order: wait for 7002
+    assert dialog.create_prack(reliable(7002)).get("RAck") == "7002 1 INVITE"
+    assert dialog.local_seq == 3 and dialog.remote_rseq == 7002
+    unreliable = answer(invite, 180)
+    with pytest.raises(DialogError, match=r"this 180 is not reliable \(no Require: 100rel and RSeq\)"):
+        dialog.create_prack(unreliable)
+    with pytest.raises(ParseError, match=r"bad RSeq 'x1'"):
+        dialog.create_prack(parse(bytes(reliable(1)).replace(b"RSeq: 1", b"RSeq: x1")))
+    with pytest.raises(DialogError, match="only a 101-199 response is PRACKed, not 200"):
+        dialog.create_prack(answer(invite, 200))
+
+
 def test_bye_response_ends_dialog_and_matches():
     invite = alice_invite()
     dialog = Dialog.from_uac(invite, answer(invite, 200))
