@@ -69,3 +69,15 @@ def test_scales_to_wideband():
 def test_bad_configuration():
     with pytest.raises(ValueError, match="must be positive"):
         Concealer(0, 160)
+
+
+def test_appendix_i_settings_widen_the_loop_and_stay_continuous():
+    plc = Concealer(RATE, 160)
+    plc.max_periods, plc.attenuate_after, plc.fade_length = 3, 80, 400  # G.711 Appendix I
+    x = voiced(800)
+    for frame in x.reshape(5, 160):
+        plc.good(frame)
+    out = np.concatenate([plc.conceal() for _ in range(4)]).astype(float)
+    assert plc._periods == 3 and len(plc._cycle) == 3 * 80
+    assert np.max(np.abs(np.diff(out))) <= 1.2 * np.max(np.abs(np.diff(x.astype(float))))
+    assert np.any(out[400:480]) and not np.any(out[480:])  # silent from 60 ms on
