@@ -136,7 +136,7 @@ class CallMedia:
         media.negotiated = n
         media.rtp.configure(remote=(n.remote_address, n.remote_port), codec=n.codec,
                             payload_type=n.payload_type, dtmf_payload_type=n.telephone_event_pt,
-                            rtcp_remote=(n.remote_address, n.remote_rtcp_port),
+                            rtcp_remote=(n.remote_address, n.remote_rtcp_port) if n.remote_rtcp_port else None,
                             direction=PHONE_DIRECTION[n.direction])
 
     def bridge(self, a, b) -> None:
