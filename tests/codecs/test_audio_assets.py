@@ -12,7 +12,7 @@ def test_prompts_are_small_mono_16_bit_telephone_wavs():
     names = {w.stem for w in wavs}
     assert {"speech_en", "speech_en_8k", "prompt_welcome", "prompt_goodbye"} <= names
     assert {f"digit_{d}" for d in range(10)} <= names
-    assert sum(w.stat().st_size for w in wavs) < 1_000_000
+    assert sum(w.stat().st_size for w in wavs) < 1_500_000   # ~1.3 MB: prompts for notebooks, benchmarks and the sample dialplan
     for w in wavs:
         info = sf.info(w)
         assert (info.channels, info.subtype, info.format) == (1, "PCM_16", "WAV"), w.name
