@@ -7,10 +7,17 @@ from .uri import AbsoluteURI, Params, ParseError, SipURI, TelURI, URI, parse_uri
 from .headers import AuthHeader, CSeq, NameAddr, Via
 from .message import Headers, Message, Request, Response, REASONS, frame_stream, parse
 from .sdp import SessionDescription, Media
+# the protocol layers (notebooks 03 and 06), all sans-I/O
+from .digest import DigestClient, DigestServer, FailureBan
+from .transaction import TimerValues, TransactionLayer
+from .dialog import Dialog, DialogSet, DialogTable
+from .offer_answer import NegotiatedMedia, OfferAnswerError, SdpNegotiator
 
 __all__ = [
     "AbsoluteURI", "Params", "ParseError", "SipURI", "TelURI", "URI", "parse_uri",
     "AuthHeader", "CSeq", "NameAddr", "Via",
     "Headers", "Message", "Request", "Response", "REASONS", "frame_stream", "parse",
     "SessionDescription", "Media",
+    "DigestClient", "DigestServer", "FailureBan", "TimerValues", "TransactionLayer",
+    "Dialog", "DialogSet", "DialogTable", "NegotiatedMedia", "OfferAnswerError", "SdpNegotiator",
 ]
