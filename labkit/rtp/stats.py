@@ -105,10 +105,14 @@ class ReceiverStats:
             self.jitter += (abs(d) - self.jitter) / 16.0
         self.transit = transit
 
-    def update(self, packet: RtpPacket, arrival: float) -> bool:
-        """Account one received packet; return True if it is valid for playout."""
+    def update(self, packet: RtpPacket, arrival: float, timing: bool = True) -> bool:
+        """Account one received packet; return True if it is valid for playout.
+
+        ``timing=False`` counts the sequence number only: RFC 4733 event packets repeat their
+        start timestamp, which would read as jitter.
+        """
         valid = self._update_seq(packet.sequence_number)
-        if valid:
+        if valid and timing:
             self._update_jitter(packet.timestamp, arrival)
         return valid
 

@@ -206,6 +206,8 @@ class MediaStream:
         self._dtmf_current: tuple[int, int] | None = None  # (timestamp, event) being reported
         self.latched = False
         self._queue: deque[np.ndarray] = deque()
+        self._dtmf_queue: deque[tuple[TelephoneEvent, int]] = deque()
+        self._dtmf_active: list | None = None
         self._queued = 0
         self._pending = np.zeros(0, np.int16)
         self._frames: list[np.ndarray] = []
@@ -307,29 +309,36 @@ class MediaStream:
             await asyncio.wait_for(self._drained.wait(), timeout)
 
     def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
-        """Send an RFC 4733 event now: updates every ptime, then the end packet three times."""
-        asyncio.get_running_loop().create_task(self._dtmf(digit, duration_ms, volume))
+        """Queue an RFC 4733 telephone-event. It goes out on the send clock instead of audio (the
+        audio queue waits): a first packet with the marker bit, an update every ptime with the
+        growing duration, then the end packet three times, all with the event's start timestamp."""
+        event = TelephoneEvent.for_digit(digit, volume=volume)  # ValueError for a non-digit
+        if duration_ms <= 0:
+            raise ValueError(f"DTMF duration must be positive, got {duration_ms} ms")
+        self._dtmf_queue.append((event, duration_ms))
 
-    async def _dtmf(self, digit: str, duration_ms: int, volume: int) -> None:
-        ev = TelephoneEvent.for_digit(digit, volume=volume)
-        loop = asyncio.get_running_loop()
-        step = self.ts_increment
-        total = int(self.codec.clock_rate * duration_ms / 1000)
-        start_ts = self.sender.timestamp
-        clock = SendClock(loop.time(), self.ptime / 1000)
-        n, elapsed = 0, 0
-        while True:
-            elapsed = min(total, elapsed + step)
-            ev.duration = elapsed
-            ev.end = elapsed >= total
-            for _ in range(3 if ev.end else 1):
-                self._send_packet(self.sender.packet(bytes(ev), step, loop.time(), self.dtmf_payload_type,
-                                                     marker=(n == 0), advance=False), force_ts=start_ts)
-            if ev.end:
-                break
-            n += 1
-            await asyncio.sleep(max(0.0, clock.due(n) - loop.time()))
-        self.sender.timestamp = (start_ts + total) & 0xFFFFFFFF
+    def _dtmf_tick(self, now: float) -> None:
+        if self._dtmf_active is None:
+            event, duration_ms = self._dtmf_queue.popleft()
+            total = max(1, int(round(self.codec.clock_rate * duration_ms / 1000)))
+            self._dtmf_active = [event, total, 0]  # event, total duration, elapsed
+            first = True
+        else:
+            first = False
+        event, total, elapsed = self._dtmf_active
+        elapsed = min(total, elapsed + self.ts_increment)
+        self._dtmf_active[2] = elapsed
+        event.duration = elapsed
+        event.end = elapsed >= total
+        for _ in range(3 if event.end else 1):  # the end packet is sent three times (RFC 4733 2.5.1.4)
+            self._send_packet(self.sender.packet(bytes(event), 0, now, self.dtmf_payload_type,
+                                                 marker=first, advance=False))
+            first = False
+        if event.end:
+            # the event occupied [start, start + duration): audio resumes after it
+            steps = -(-total // self.ts_increment)
+            self.sender.silence(steps * self.ts_increment)  # next audio starts a talkspurt
+            self._dtmf_active = None
 
     def _next_frame(self) -> np.ndarray | None:
         need = self.frame_samples
@@ -348,15 +357,17 @@ class MediaStream:
         self._pending = data[need:]
         return data[:need]
 
-    def _send_packet(self, packet: RtpPacket, force_ts: int | None = None) -> None:
-        if force_ts is not None:
-            packet.timestamp = force_ts
+    def _send_packet(self, packet: RtpPacket) -> None:
         if self.remote is not None and self._transport is not None:
             self._transport.sendto(bytes(packet), self.remote)
 
     def _send_tick(self, now: float) -> None:
         if self.sender is None:
             return
+        if self._dtmf_active is not None or self._dtmf_queue:
+            if self.remote is not None:
+                self._dtmf_tick(now)
+                return
         frame = self._next_frame()
         if frame is None:
             if self._drained is not None:
@@ -416,6 +427,8 @@ class MediaStream:
             self.latched = True
         now = asyncio.get_running_loop().time()
         if packet.payload_type == self.dtmf_payload_type:
+            if self.stats is not None and self.stats.ssrc == packet.ssrc:
+                self.stats.update(packet, now, timing=False)  # same sequence space as the audio
             self._on_dtmf(packet)
             return
         if self.codec is None:

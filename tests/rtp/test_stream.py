@@ -138,3 +138,39 @@ def test_bad_play_input():
     s = MediaStream("pcmu")
     with pytest.raises(TypeError, match="1-D int16"):
         s.play(np.zeros(10))
+
+
+def test_rfc4733_dtmf_between_streams():
+    async def main():
+        rx = MediaStream("pcmu", rtcp=False)
+        await rx.start()
+        tx = MediaStream("pcmu", remote=rx.address, rtcp=False)
+        await tx.start()
+        loop = asyncio.get_running_loop()
+        raw, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        seen = []
+        rx.on_dtmf = seen.append
+        tx.play(tone(0.2))
+        tx.send_dtmf("5", duration_ms=100)
+        tx.send_dtmf("#", duration_ms=60)
+        tx.play(tone(0.2))
+        await tx.drain(timeout=5)
+        await asyncio.sleep(0.2)
+        await tx.stop()
+        await rx.stop()
+        raw.close()
+        return tx, rx, seen
+
+    tx, rx, seen = asyncio.run(main())
+    assert [(e.digit, e.duration) for e in rx.dtmf_events] == [("5", 800), ("#", 480)]
+    assert seen == rx.dtmf_events
+    # 100 ms = 5 updates (the last is the end, sent 3 times), 60 ms = 3: 7 + 5 event packets
+    assert tx.sender.packets_sent == 20 + 12
+    assert rx.packets_received == 20 and rx.unexpected_payload == 0 and rx.malformed == 0
+    assert rx.stats.lost == 0  # event packets share the audio's sequence numbers
+
+
+def test_dtmf_rejects_non_digits():
+    s = MediaStream("pcmu")
+    with pytest.raises(ValueError, match="not a DTMF digit: 'x'"):
+        s.send_dtmf("x")
