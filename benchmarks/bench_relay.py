@@ -86,7 +86,7 @@ class RelayServer:
     async def open(self, n: int, to_a: list, to_b: list, warmup: float, seconds: float) -> dict:
         to_a, to_b = tuple(to_a), tuple(to_b)
         ports_a, ports_b = [], []
-        if self.kind == "labkit":
+        if self.kind.startswith("labkit"):
             from labkit.pbx.media import MediaRelay, PortAllocator
             self.ports = self.ports or PortAllocator(BIND, *PORT_RANGE)
             for _ in range(n):
@@ -99,8 +99,10 @@ class RelayServer:
         else:
             sys.path.insert(0, str(HERE))
             from relay_peer import BareCall
+            port = PORT_RANGE[0]
             for _ in range(n):
-                call = await BareCall(BIND, to_a, to_b).open()
+                call = await BareCall(BIND, to_a, to_b, first_port=port).open()
+                port = call.ports[1] + 2
                 self.calls.append(call)
                 ports_a.append(call.ports[0])
                 ports_b.append(call.ports[1])
@@ -112,7 +114,7 @@ class RelayServer:
 
     async def close(self) -> dict:
         stats = {}
-        if self.kind == "labkit":
+        if self.kind.startswith("labkit"):
             totals = np.zeros(4, np.int64)
             for relay in self.calls:
                 for leg in (relay.a, relay.b):
@@ -135,7 +137,7 @@ class RelayServer:
 def serve(kind: str) -> None:
     """Child process: JSON commands on stdin, JSON answers on stdout."""
     pinned = pin(0)
-    if kind == "asyncio":
+    if kind in ("asyncio", "labkit-asyncio"):
         loop = asyncio.new_event_loop()
     else:
         from labkit.pbx.loop import new_event_loop, loop_name
@@ -145,7 +147,7 @@ def serve(kind: str) -> None:
     if soft < min(hard, 20000):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    name = "asyncio" if kind == "asyncio" else loop_name(loop)
+    name = "asyncio" if kind in ("asyncio", "labkit-asyncio") else loop_name(loop)
     print(json.dumps({"ready": kind, "loop": name, "pinned": pinned}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -373,15 +375,18 @@ def meets(r: dict) -> bool:
 
 
 def main() -> None:
-    import faulthandler, signal
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the finally: stop the relay child
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", default="200,400,600,800,1000", help="comma-separated N to step through")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured window per step")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--relays", default="labkit,uvloop,asyncio",
-                    help="labkit = MediaRelay on labkit.pbx.loop; uvloop/asyncio = bare relay_peer")
+                    help="labkit = MediaRelay on labkit.pbx.loop (uvloop), labkit-asyncio = on asyncio's "
+                         "loop; uvloop/asyncio = bare relay_peer")
     ap.add_argument("--all", action="store_true", help="keep stepping after a relay misses the bar")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness for relay and generator (e.g. -10 as root, on a shared machine)")
     ap.add_argument("--python-only", action="store_true", help="only the in-process per-packet cost")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -399,6 +404,11 @@ def main() -> None:
 
     steps = [int(x) for x in args.calls.split(",")]
     kinds = args.relays.split(",")
+    if args.nice:
+        try:
+            os.nice(args.nice)               # the relay child inherits it
+        except OSError as exc:
+            print(f"cannot change niceness: {exc}")
     pinned = pin(1)
     socks = []
     for _ in range(2):
@@ -409,8 +419,9 @@ def main() -> None:
         socks.append(s)
     print(f"relay on CPU 0, generator on CPU 1 (pinned: {pinned}); {os.cpu_count()} CPUs; "
           f"{args.seconds:g} s per step after {args.warmup:g} s warm-up; load average "
-          f"{os.getloadavg()[0]:.2f}")
-    names = {"labkit": "labkit MediaRelay", "uvloop": "bare relay, uvloop", "asyncio": "bare relay, asyncio"}
+          f"{os.getloadavg()[0]:.2f}; niceness {os.nice(0)}")
+    names = {"labkit": "labkit MediaRelay", "uvloop": "bare relay, uvloop", "asyncio": "bare relay, asyncio",
+             "labkit-asyncio": "labkit, asyncio loop"}
     print(f"\n{'relay':22} {'calls':>5} {'pps in':>7} {'loss %':>7} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'jitter':>7} {'relay CPU':>9} {'µs/pkt':>7} {'gen late':>8}  bar")
     best: dict[str, int] = {}
@@ -427,12 +438,13 @@ def main() -> None:
                 per_pkt = cpu / r["pps"] * 1e6 if cpu else float("nan")   # receive + send
                 if cpu is not None and cpu < 0.9:
                     cost.setdefault(kind, []).append((n, per_pkt))
-                label = names[kind] + ("" if kind == "asyncio" or relay.loop == "uvloop" else f" ({relay.loop})")
+                label = names[kind] + ("" if "asyncio" in kind or relay.loop == "uvloop" else f" ({relay.loop})")
                 print(f"{label:22} {n:5d} {r['pps']:7.0f} {100 * r['loss']:7.3f} {r['p50']:7.2f} {r['p99']:7.2f} "
                       f"{r['max']:7.1f} {r['jitter']:7.3f} {100 * (cpu or 0):8.0f}% {per_pkt:7.2f} "
                       f"{r['gen_late_p99']:7.2f}  {'ok' if ok else 'MISSED'}", flush=True)
                 extra = r["relay"]
-                if kind == "labkit" and (extra.get("ports_in_use") or extra.get("malformed")):
+                if kind.startswith("labkit") and (extra.get("ports_in_use") or extra.get("malformed")
+                                                  or r["loss"] >= WANT_LOSS):
                     print(f"    labkit relay: {extra}")
                 if r["gen_late_p99"] > WANT_P99_MS:
                     print("    (the generator itself fell behind: this row measures the generator)")

@@ -33,8 +33,9 @@ class BareLeg(asyncio.DatagramProtocol):
 class BareCall:
     """Two bare legs: what arrives on ``a`` goes to ``to_b``, what arrives on ``b`` to ``to_a``."""
 
-    def __init__(self, bind: str, to_a: tuple, to_b: tuple):
+    def __init__(self, bind: str, to_a: tuple, to_b: tuple, first_port: int = 0):
         self.bind, self.to_a, self.to_b = bind, to_a, to_b
+        self.first_port = first_port        # try ports from here (like labkit's range), else any
         self.a, self.b = BareLeg(), BareLeg()
         self.a.peer, self.b.peer = self.b, self.a
         self.a.destination, self.b.destination = to_b, to_a
@@ -43,9 +44,19 @@ class BareCall:
     async def open(self) -> "BareCall":
         loop = asyncio.get_running_loop()
         ports = []
+        port = self.first_port
         for leg in (self.a, self.b):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind((self.bind, 0))
+            while True:
+                try:
+                    sock.bind((self.bind, port))
+                    break
+                except OSError:
+                    if not port or port > 65533:
+                        sock.close()
+                        raise
+                    port += 2
+            port += 2 if port else 0
             sock.setblocking(False)
             await loop.create_datagram_endpoint(lambda leg=leg: leg, sock=sock)
             ports.append(sock.getsockname()[1])

@@ -54,6 +54,10 @@ Address = tuple
 Tap = Callable[[bytes], None]
 _DROP = 255     # in a payload-type table: no such payload type on the other leg
 _KEEP = object()  # configure(): argument not given
+# asyncio's selector transport reads into a fresh 256 KiB buffer per datagram, which glibc serves
+# with mmap + mremap + munmap: three syscalls per packet. 64 KiB holds any UDP datagram and
+# comes from the heap. (uvloop reads into a buffer it reuses and has no max_size.)
+_MAX_DATAGRAM = 65536
 
 
 @dataclass(frozen=True)
@@ -437,6 +441,8 @@ class MediaRelay:
                 for protocol, sock in ((leg, pair.rtp), (leg.rtcp, pair.rtcp)):
                     protocol._closed = loop.create_future()
                     transport, _ = await loop.create_datagram_endpoint(lambda p=protocol: p, sock=sock)
+                    if getattr(transport, "max_size", 0) > _MAX_DATAGRAM:
+                        transport.max_size = _MAX_DATAGRAM
                     self._transports.append((transport, protocol._closed))
         except BaseException:
             await self.close()
