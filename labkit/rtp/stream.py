@@ -7,11 +7,12 @@ The protocol pieces are sans-I/O and usable on their own:
   oversleep; notebook 05 plots the difference).
 * :class:`RtpSender` - sequence numbers, timestamps, marker bit at talkspurt starts, counters for SR.
 * :class:`RtcpTimer` - RFC 3550 §6.3 randomised report interval (0.5-1.5 x the nominal 5 s).
+* :class:`MediaSession` - a whole call leg's media: datagrams and times in, datagrams and played
+  frames out (statistics, jitter buffer, decoding, concealment, RFC 4733 events, RTCP, latching).
 
-:class:`MediaStream` is the thin asyncio shell around them: an RTP socket and an RTCP socket on
-port + 1, symmetric RTP (latching onto the first valid packet's source, for NAT), SR/RR every
-~5 s, BYE on stop, and counters for everything dropped. The PBX reuses it for every call leg.
-Introduced in notebook 05 (the clock) and notebook 04 (receiving).
+:class:`MediaStream` is the thin asyncio shell around a session: an RTP socket and an RTCP socket on
+port + 1 and the clock task. The PBX reuses it for every call leg. Introduced in notebook 05 (the
+clock) and notebook 04 (receiving).
 """
 from __future__ import annotations
 
@@ -132,37 +133,29 @@ class DtmfEvent:
     timestamp: int
 
 
-# ------------------------------------------------------------------------------ asyncio shell
+# ------------------------------------------------------------------------- the media session
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: Callable[[bytes, Address], None]) -> None:
-        self.handler = handler
+class MediaSession:
+    """Everything one call leg's media does, sans-I/O: datagrams and times in, datagrams out.
 
-    def datagram_received(self, data: bytes, addr) -> None:
-        self.handler(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.: keep going
-        pass
-
-
-class MediaStream:
-    """An RTP/RTCP endpoint for one audio stream (one call leg).
+    Inputs: :meth:`receive_rtp` / :meth:`receive_rtcp` with the datagram, its source address and
+    the arrival time; :meth:`tick` once per ptime (send one frame, play one frame);
+    :meth:`rtcp_report` when :meth:`rtcp_due` says so. Outputs: lists of ``(bytes, address)`` to
+    send, and the played frames (``on_audio`` callback and :meth:`received_audio`).
 
     ``play(pcm)`` queues audio to send (int16 at the codec's sample rate); received audio goes
-    through the jitter buffer and packet-loss concealment, to ``on_audio(frame)`` and, if
-    ``record`` is set, into :meth:`received_audio`. ``codec=None`` adopts the codec of the first
-    packet's static payload type (a receiver that was not told).
+    through RFC 3550 statistics, the jitter buffer, the decoder and packet-loss concealment.
+    ``codec=None`` adopts the codec of the first packet's static payload type (a receiver that was
+    not told). :class:`MediaStream` runs one on real sockets; tests can join two in memory.
     """
 
     def __init__(
         self,
         codec=None,
-        local: Address = ("127.0.0.1", 0),
         remote: Address | None = None,
         ptime: int = 20,
         latching: bool = True,
-        rtcp: bool = True,
         rtcp_interval: float = 5.0,
         payload_type: int | None = None,
         dtmf_payload_type: int = 101,
@@ -172,14 +165,13 @@ class MediaStream:
         on_audio: Callable[[np.ndarray], None] | None = None,
         on_dtmf: Callable[[DtmfEvent], None] | None = None,
         cname: str = "labkit@127.0.0.1",
+        rng: random.Random | None = None,
     ) -> None:
         self.codec = None
         self.ptime = ptime
-        self.local_request = local
         self.remote = remote
         self.remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
         self.latching = latching
-        self.rtcp_enabled = rtcp
         self.rtcp_interval = rtcp_interval
         self._payload_type_override = payload_type
         self.dtmf_payload_type = dtmf_payload_type
@@ -189,6 +181,7 @@ class MediaStream:
         self.on_audio = on_audio
         self.on_dtmf = on_dtmf
         self.cname = cname
+        self._rng = rng
         # counters
         self.malformed = 0  # RTP datagrams that did not parse
         self.malformed_rtcp = 0
@@ -211,13 +204,10 @@ class MediaStream:
         self._queued = 0
         self._pending = np.zeros(0, np.int16)
         self._frames: list[np.ndarray] = []
-        self._transport = None
-        self._rtcp_transport = None
-        self._task: asyncio.Task | None = None
-        self._drained: asyncio.Event | None = None
+        self._outbox: list[tuple[bytes, Address]] = []
+        self._rtcp_timer = RtcpTimer(rtcp_interval, rng)
         self.stats: ReceiverStats | None = None
         self.sender: RtpSender | None = None
-        self.address: Address | None = None
         self.jitter_buffer: JitterBuffer | None = None
         if codec is not None:
             self._set_codec(codec)
@@ -241,52 +231,10 @@ class MediaStream:
         self.encoder = codec.encoder()
         self.decoder = codec.decoder()
         self.concealer = Concealer(codec.sample_rate, self.frame_samples)
-        options = dict(self.jitter_options)
-        self.jitter_buffer = JitterBuffer(codec.clock_rate, self.ptime / 1000, **options)
-        self.sender = RtpSender(self.payload_type)
+        self.jitter_buffer = JitterBuffer(codec.clock_rate, self.ptime / 1000, **self.jitter_options)
+        self.sender = RtpSender(self.payload_type, rng=self._rng)
 
-    # --- lifecycle ---------------------------------------------------------------------
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        host, port = self.local_request
-        for attempt in range(50):
-            self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self._on_rtp), local_addr=(host, port)
-            )
-            bound = self._transport.get_extra_info("sockname")
-            if not self.rtcp_enabled:
-                break
-            try:
-                self._rtcp_transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Protocol(self._on_rtcp), local_addr=(host, bound[1] + 1)
-                )
-                break
-            except OSError:
-                self._transport.close()
-                if port != 0 or attempt == 49:
-                    raise
-        self.address = (bound[0], bound[1])
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._task = asyncio.create_task(self._run_clock())
-
-    async def stop(self) -> None:
-        """Send RTCP BYE, stop the clock and close the sockets (idempotent)."""
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        if self._rtcp_transport is not None and self.sender is not None and self.sender.packets_sent:
-            self._send_rtcp(time.time(), asyncio.get_running_loop().time(), bye=True)
-        for t in (self._transport, self._rtcp_transport):
-            if t is not None:
-                t.close()
-
-    # --- sending -----------------------------------------------------------------------
+    # --- what the application does -----------------------------------------------------
     def play(self, pcm: np.ndarray) -> None:
         """Queue int16 audio (the codec's sample rate) to send, one frame per tick."""
         pcm = np.asarray(pcm)
@@ -296,17 +244,15 @@ class MediaStream:
             raise RuntimeError("no codec yet: pass codec= to send")
         self._queue.append(pcm)
         self._queued += len(pcm)
-        if self._drained is not None:
-            self._drained.clear()
 
     @property
     def queued_seconds(self) -> float:
         return (self._queued + len(self._pending)) / self.codec.sample_rate if self.codec else 0.0
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until everything queued with :meth:`play` has been sent."""
-        if self._drained is not None:
-            await asyncio.wait_for(self._drained.wait(), timeout)
+    @property
+    def idle(self) -> bool:
+        """Nothing left to send (audio or DTMF)."""
+        return not self._queue and not len(self._pending) and not self._dtmf_queue and self._dtmf_active is None
 
     def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
         """Queue an RFC 4733 telephone-event. It goes out on the send clock instead of audio (the
@@ -316,6 +262,25 @@ class MediaStream:
         if duration_ms <= 0:
             raise ValueError(f"DTMF duration must be positive, got {duration_ms} ms")
         self._dtmf_queue.append((event, duration_ms))
+
+    def received_audio(self) -> np.ndarray:
+        """Everything played out so far (int16 at the codec's sample rate)."""
+        return np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
+
+    # --- the 20 ms tick ----------------------------------------------------------------
+    def tick(self, now: float) -> list[tuple[bytes, Address]]:
+        """Send one frame's worth and play one frame; returns the datagrams to send."""
+        self._send_tick(now)
+        self._receive_tick(now)
+        return self.take_outbox()
+
+    def take_outbox(self) -> list[tuple[bytes, Address]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _send_packet(self, packet: RtpPacket) -> None:
+        if self.remote is not None:
+            self._outbox.append((bytes(packet), self.remote))
 
     def _dtmf_tick(self, now: float) -> None:
         if self._dtmf_active is None:
@@ -357,61 +322,50 @@ class MediaStream:
         self._pending = data[need:]
         return data[:need]
 
-    def _send_packet(self, packet: RtpPacket) -> None:
-        if self.remote is not None and self._transport is not None:
-            self._transport.sendto(bytes(packet), self.remote)
-
     def _send_tick(self, now: float) -> None:
         if self.sender is None:
             return
-        if self._dtmf_active is not None or self._dtmf_queue:
-            if self.remote is not None:
-                self._dtmf_tick(now)
-                return
+        if self.remote is not None and (self._dtmf_active is not None or self._dtmf_queue):
+            self._dtmf_tick(now)
+            return
         frame = self._next_frame()
         if frame is None:
-            if self._drained is not None:
-                self._drained.set()
-            if self.send_silence and self.remote is not None:
-                frame = np.zeros(self.frame_samples, np.int16)
-            else:
+            if not (self.send_silence and self.remote is not None):
                 if self.sender.packets_sent:
                     self.sender.silence(self.ts_increment)
                 return
+            frame = np.zeros(self.frame_samples, np.int16)
         if self.remote is None:
             self.sender.silence(self.ts_increment)
             return
-        payload = self.encoder.encode(frame)
-        self._send_packet(self.sender.packet(payload, self.ts_increment, now))
+        self._send_packet(self.sender.packet(self.encoder.encode(frame), self.ts_increment, now))
 
-    # --- the clock ---------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.ptime / 1000
-        clock = SendClock(loop.time(), interval)
-        timer = RtcpTimer(self.rtcp_interval)
-        timer.start(clock.start)
-        n = 0
-        while True:
-            await asyncio.sleep(max(0.0, clock.due(n) - loop.time()))
-            now = loop.time()
-            # catch up on every tick that is due (after a stall), never drift
-            due = clock.packets_due(now)
-            while n < due:
-                lateness = now - clock.due(n)
-                self.max_send_lateness = max(self.max_send_lateness, lateness)
-                if lateness > interval:
-                    self.late_sends += 1
-                self._send_tick(now)
-                self._receive_tick(now)
-                n += 1
-            if self.rtcp_enabled and timer.expired(now):
-                self._send_rtcp(time.time(), now)
+    def _receive_tick(self, now: float) -> None:
+        if self.jitter_buffer is None:
+            return
+        out = self.jitter_buffer.get(now)
+        if out.kind == IDLE:
+            return
+        pcm = None
+        if out.kind == AUDIO:
+            try:
+                pcm = self.decoder.decode(out.packet.payload)
+            except Exception:  # a payload this decoder cannot use: conceal instead of crashing
+                self.malformed += 1
+        if pcm is not None and len(pcm) == self.frame_samples:
+            frame = self.concealer.good(pcm)
+        else:
+            frame = self.concealer.conceal()
+        if self.record:
+            self._frames.append(frame)
+        if self.on_audio:
+            self.on_audio(frame)
 
     # --- receiving ---------------------------------------------------------------------
-    def _on_rtp(self, data: bytes, addr: Address) -> None:
-        if is_rtcp(data):  # RTCP multiplexed on the RTP port (RFC 5761)
-            self._on_rtcp(data, addr)
+    def receive_rtp(self, data: bytes, addr: Address, now: float, wallclock: float | None = None) -> None:
+        """One datagram from the RTP socket (RTCP multiplexed on it, RFC 5761, is accepted too)."""
+        if is_rtcp(data):
+            self.receive_rtcp(data, addr, now, time.time() if wallclock is None else wallclock)
             return
         try:
             packet = RtpPacket.parse(data)
@@ -425,7 +379,6 @@ class MediaStream:
             self.remote = addr  # symmetric RTP: answer where the media really comes from
             self.remote_rtcp = (addr[0], addr[1] + 1)
             self.latched = True
-        now = asyncio.get_running_loop().time()
         if packet.payload_type == self.dtmf_payload_type:
             if self.stats is not None and self.stats.ssrc == packet.ssrc:
                 self.stats.update(packet, now, timing=False)  # same sequence space as the audio
@@ -463,37 +416,18 @@ class MediaStream:
             if self.on_dtmf:
                 self.on_dtmf(event)
 
-    def _receive_tick(self, now: float) -> None:
-        if self.jitter_buffer is None:
-            return
-        out = self.jitter_buffer.get(now)
-        if out.kind == IDLE:
-            return
-        if out.kind == AUDIO:
-            try:
-                pcm = self.decoder.decode(out.packet.payload)
-            except Exception:  # a payload this decoder cannot use: conceal instead of crashing
-                self.malformed += 1
-                pcm = None
-            if pcm is not None and len(pcm) == self.frame_samples:
-                frame = self.concealer.good(pcm)
-            else:
-                frame = self.concealer.conceal()
-        else:
-            frame = self.concealer.conceal()
-        if self.record:
-            self._frames.append(frame)
-        if self.on_audio:
-            self.on_audio(frame)
-
-    def received_audio(self) -> np.ndarray:
-        """Everything played out so far (int16 at the codec's sample rate)."""
-        return np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
-
     # --- RTCP --------------------------------------------------------------------------
-    def _send_rtcp(self, wallclock: float, now: float, bye: bool = False) -> None:
-        if self._rtcp_transport is None or self.remote_rtcp is None or self.sender is None:
-            return
+    def rtcp_due(self, now: float) -> bool:
+        """True when the randomised report interval has passed (the first call starts the timer)."""
+        if self._rtcp_timer.next_time is None:
+            self._rtcp_timer.start(now)
+            return False
+        return self._rtcp_timer.expired(now)
+
+    def rtcp_report(self, now: float, wallclock: float, bye: bool = False) -> tuple[bytes, Address] | None:
+        """A compound SR (if we have sent) or RR, SDES CNAME and optionally BYE, for the peer."""
+        if self.remote_rtcp is None or self.sender is None:
+            return None
         blocks = [self.stats.report_block(now)] if self.stats is not None and self.stats.received else []
         if self.sender.packets_sent:
             first = self.sender.sender_report(wallclock, now, self.codec.clock_rate)
@@ -503,10 +437,10 @@ class MediaStream:
         packets = [first, SourceDescription([(self.sender.ssrc, [(SDES_CNAME, self.cname)])])]
         if bye:
             packets.append(Bye([self.sender.ssrc]))
-        self._rtcp_transport.sendto(build_compound(packets), self.remote_rtcp)
         self.rtcp_sent += 1
+        return build_compound(packets), self.remote_rtcp
 
-    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+    def receive_rtcp(self, data: bytes, addr: Address, now: float, wallclock: float) -> None:
         try:
             packets = parse_rtcp(data)
         except RtpError:
@@ -517,12 +451,12 @@ class MediaStream:
             self.remote_rtcp = addr  # latch RTCP too
         for p in packets:
             if isinstance(p, SenderReport) and self.stats is not None and p.ssrc == self.stats.ssrc:
-                self.stats.on_sender_report(p, asyncio.get_running_loop().time())
+                self.stats.on_sender_report(p, now)
             if isinstance(p, (SenderReport, ReceiverReport)) and self.sender is not None:
                 for block in p.reports:
                     if block.ssrc == self.sender.ssrc:
                         self.peer_report = block
-                        self.rtt = round_trip_time(block, time.time())
+                        self.rtt = round_trip_time(block, wallclock)
             if isinstance(p, Bye):
                 self.peer_bye = True
 
@@ -542,3 +476,123 @@ class MediaStream:
             "sent": self.sender.packets_sent if self.sender else 0,
             "late_sends": self.late_sends,
         }
+
+
+# ------------------------------------------------------------------------------ asyncio shell
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: Callable[[bytes, Address], None]) -> None:
+        self.handler = handler
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.handler(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.: keep going
+        pass
+
+
+class MediaStream(MediaSession):
+    """A :class:`MediaSession` on real sockets: RTP on ``local``, RTCP on its port + 1, driven by
+    a drift-free clock on the running asyncio loop. ``start()``/``stop()`` are async and
+    ``address`` is set after start, so ``labkit.lab.serve(stream)`` runs it in a thread."""
+
+    def __init__(self, codec=None, local: Address = ("127.0.0.1", 0), remote: Address | None = None,
+                 rtcp: bool = True, **options) -> None:
+        super().__init__(codec, remote=remote, **options)
+        self.local_request = local
+        self.rtcp_enabled = rtcp
+        self.address: Address | None = None
+        self._transport = None
+        self._rtcp_transport = None
+        self._task: asyncio.Task | None = None
+        self._drained: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.local_request
+        for attempt in range(50):
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self._on_rtp), local_addr=(host, port)
+            )
+            bound = self._transport.get_extra_info("sockname")
+            if not self.rtcp_enabled:
+                break
+            try:
+                self._rtcp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(self._on_rtcp), local_addr=(host, bound[1] + 1)
+                )
+                break
+            except OSError:
+                self._transport.close()
+                if port != 0 or attempt == 49:
+                    raise
+        self.address = (bound[0], bound[1])
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._task = asyncio.create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        """Send RTCP BYE, stop the clock and close the sockets (idempotent)."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        if self._rtcp_transport is not None and self.sender is not None and self.sender.packets_sent:
+            self._send_rtcp(bye=True)
+        for t in (self._transport, self._rtcp_transport):
+            if t is not None:
+                t.close()
+
+    def play(self, pcm: np.ndarray) -> None:
+        super().play(pcm)
+        if self._drained is not None:
+            self._drained.clear()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until everything queued with :meth:`play` has been sent."""
+        if self._drained is not None:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+
+    def _flush(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        if self._transport is not None:
+            for data, addr in datagrams:
+                self._transport.sendto(data, addr)
+
+    def _send_rtcp(self, bye: bool = False) -> None:
+        report = self.rtcp_report(asyncio.get_running_loop().time(), time.time(), bye=bye)
+        if report is not None and self._rtcp_transport is not None:
+            self._rtcp_transport.sendto(*report)
+
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        self.receive_rtp(data, addr, asyncio.get_running_loop().time())
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        self.receive_rtcp(data, addr, asyncio.get_running_loop().time(), time.time())
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.ptime / 1000
+        clock = SendClock(loop.time(), interval)
+        self.rtcp_due(clock.start)
+        n = 0
+        while True:
+            await asyncio.sleep(max(0.0, clock.due(n) - loop.time()))
+            now = loop.time()
+            # catch up on every tick that is due (after a stall), never drift
+            due = clock.packets_due(now)
+            while n < due:
+                lateness = now - clock.due(n)
+                self.max_send_lateness = max(self.max_send_lateness, lateness)
+                if lateness > interval:
+                    self.late_sends += 1
+                self._flush(self.tick(now))
+                n += 1
+            if self.idle and self._drained is not None:
+                self._drained.set()
+            if self.rtcp_enabled and self.rtcp_due(now):
+                self._send_rtcp()

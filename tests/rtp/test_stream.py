@@ -174,3 +174,51 @@ def test_dtmf_rejects_non_digits():
     s = MediaStream("pcmu")
     with pytest.raises(ValueError, match="not a DTMF digit: 'x'"):
         s.send_dtmf("x")
+
+
+def test_two_sessions_in_memory_through_a_seeded_network():
+    """The whole media path without sockets: a fake clock, datagrams carried by the impairment model."""
+    from labkit.lab.impair import Impairment
+    from labkit.rtp.stream import MediaSession
+
+    A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
+    a = MediaSession("pcmu", remote=B, rtcp_interval=1.0, rng=random.Random(1))
+    b = MediaSession("pcmu", remote=None, rtcp_interval=1.0, rng=random.Random(2))
+    net = Impairment(delay=0.030, jitter=0.005, loss=0.05, seed=9)
+    rtcp_delay = 0.030
+    in_flight = []  # (delivery time, receiver, data, source)
+    a.play(tone(3.0))
+    wall0 = 1_700_000_000.0
+    lost_seqs, now = [], 0.0
+    a.rtcp_due(0.0), b.rtcp_due(0.0)
+    while now < 3.6:
+        for t, who, data, src, kind in sorted(x for x in in_flight if x[0] <= now):
+            if kind == "rtp":
+                who.receive_rtp(data, src, t)
+            else:
+                who.receive_rtcp(data, src, t, wall0 + t)
+        in_flight = [x for x in in_flight if x[0] > now]
+        for data, dest in a.tick(now):
+            times = net.schedule(now)
+            if not times:
+                lost_seqs.append(RtpPacket.parse(data).sequence_number)
+            in_flight += [(t, b, data, A, "rtp") for t in times]
+        b.tick(now)
+        for session, src, dst in ((a, (A[0], A[1] + 1), b), (b, (B[0], B[1] + 1), a)):
+            if session.rtcp_due(now):
+                report = session.rtcp_report(now, wall0 + now)
+                if report:
+                    in_flight.append((now + rtcp_delay, dst, report[0], src, "rtcp"))
+        now = round(now + 0.020, 6)
+    assert b.latched and b.remote == A  # learnt where to send from the first packet
+    # RFC 3550 counts from the first valid packet to the highest received
+    first, span = b.stats.base_seq, (b.stats.max_seq - b.stats.base_seq) % 65536
+    expected_lost = sum(1 for s in lost_seqs if 0 < (s - first) % 65536 < span)
+    assert b.stats.lost == expected_lost and expected_lost > 0
+    assert b.packets_received == 150 - len(lost_seqs)
+    # the receiver's RR tells the sender its round trip: 30 ms each way, to 1/65536 s
+    assert a.rtt == pytest.approx(2 * rtcp_delay, abs=2 / 65536)
+    assert 0 <= a.peer_report.cumulative_lost <= b.stats.lost  # as of the last RR
+    played = b.received_audio()
+    assert len(played) >= 150 * 160 * 0.95
+    assert b.jitter_buffer.late == 0 and b.jitter_buffer.concealed >= expected_lost
