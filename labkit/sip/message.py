@@ -58,6 +58,7 @@ _STATUS_RE = re.compile(r"SIP/(\d+)\.(\d+) ([1-6]\d\d) ([^\r\n]*)\Z", re.I | re.
 _DIGITS_RE = re.compile(r"[0-9]+")
 _CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CL_RE = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
+_NO_DUPS = frozenset()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,14 +71,20 @@ class Headers:
     comma lists only for the headers whose grammar is a list (Via, Contact, Route …); others
     (Date, WWW-Authenticate …) keep their commas.  Every change clears the owner's typed cache
     and its cached raw bytes.
+
+    Lookups go through an index (key -> first line's value, plus the set of keys that have
+    several lines), built once per version of the headers: a message is read far more often
+    than it is changed, and a dict lookup beats scanning the lines for every header read.
     """
 
-    __slots__ = ("_entries", "_typed", "_dirty")
+    __slots__ = ("_entries", "_typed", "_dirty", "_index", "_dups")
 
     def __init__(self, items: Iterable[tuple[str, object]] | None = None):
         self._entries: list[tuple[str, str, str]] = []   # (key, name as written, value)
         self._typed: dict = {}
         self._dirty = True
+        self._index = None
+        self._dups = _NO_DUPS
         for name, value in items or ():
             self.add(name, value)
 
@@ -87,11 +94,26 @@ class Headers:
         h._entries = entries
         h._typed = {}
         h._dirty = False
+        h._index = None
+        h._dups = _NO_DUPS
         return h
 
     def _changed(self) -> None:
         self._typed.clear()
         self._dirty = True
+        self._index = None
+
+    def _build_index(self) -> dict:
+        index: dict[str, str] = {}
+        dups = set()
+        for key, _, value in self._entries:
+            if key in index:
+                dups.add(key)
+            else:
+                index[key] = value
+        self._index = index
+        self._dups = dups or _NO_DUPS
+        return index
 
     # reading ---------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -101,8 +123,10 @@ class Headers:
         return len(self._entries)
 
     def __contains__(self, name: str) -> bool:
-        key = header_key(name)
-        return any(e[0] == key for e in self._entries)
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        return header_key(name) in index
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Headers):
@@ -115,32 +139,53 @@ class Headers:
     def lines(self, name: str) -> list[str]:
         """The raw value of every line of header ``name`` (no comma splitting)."""
         key = header_key(name)
-        return [v for k, _, v in self._entries if k == key]
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        if key in self._dups:
+            return [v for k, _, v in self._entries if k == key]
+        value = index.get(key)
+        return [] if value is None else [value]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (the first element of the first line for list headers)."""
         key = _KEYS.get(name) or header_key(name)
-        for k, _, value in self._entries:
-            if k == key:
-                if key in LIST_HEADERS and "," in value:
-                    parts = split_list(value)
-                    return parts[0] if parts else default
-                return value
-        return default
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        value = index.get(key)
+        if value is None:
+            return default
+        if "," in value and key in LIST_HEADERS:
+            parts = split_list(value)
+            return parts[0] if parts else default
+        return value
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order, list headers split at their commas."""
         key = _KEYS.get(name) or header_key(name)
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        if key in self._dups:
+            if key not in LIST_HEADERS:
+                return [v for k, _, v in self._entries if k == key]
+            out: list[str] = []
+            for k, _, value in self._entries:
+                if k == key:
+                    if "," in value:
+                        out += split_list(value)
+                    elif value:
+                        out.append(value)
+            return out
+        value = index.get(key)
+        if value is None:
+            return []
         if key not in LIST_HEADERS:
-            return [v for k, _, v in self._entries if k == key]
-        out: list[str] = []
-        for k, _, value in self._entries:
-            if k == key:
-                if "," in value:
-                    out += split_list(value)
-                elif value:
-                    out.append(value)
-        return out
+            return [value]
+        if "," in value:
+            return split_list(value)
+        return [value] if value else []
 
     # changing --------------------------------------------------------------------------------
     @staticmethod
@@ -600,6 +645,121 @@ def parse(data: bytes) -> Request | Response:
     message names the line or header at fault; for requests ``.request_info`` holds what could
     be read so that a response can still be sent.
     """
+    if data.__class__ is bytes:
+        msg = _parse_usual(data)
+        if msg is not None:
+            return msg
+    return _parse_any(data)
+
+
+# One split cuts the header block into [start line, name, value, name, value, ...]: a header
+# line starts after CRLF, its name runs to the colon, the whitespace after the colon goes.
+# A CRLF preceded by whitespace (a value with trailing blanks) or not followed by "name:"
+# (a folded or broken line) is not a split point, so the line count gives it away.
+_HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*):[ \t]*")
+_KEY_OF: dict[str, str] = {}        # header name as written -> lookup key ("v" -> "via")
+_WRITTEN_AS: dict[str, str] = {}    # header name as written -> name to write ("v" -> "Via")
+_GOOD_METHODS: set[str] = set()     # methods already checked against the token grammar
+
+
+def _parse_usual(data: bytes) -> Request | Response | None:
+    """The usual message in as few passes as possible, or None to let ``_parse_any`` deal with
+    anything out of the ordinary (folding, trailing blanks, unknown names, bad lines …) and
+    say what is wrong.  It accepts only what ``_parse_any`` accepts, with the same result."""
+    end_of_headers = data.find(b"\r\n\r\n")
+    if end_of_headers <= 0 or data[:2] == b"\r\n":
+        return None
+    try:
+        head = data[:end_of_headers].decode()
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in head or head[-1] in " \t":
+        return None
+    parts = _HEADER_SPLIT_RE.split(head)
+    count = len(parts) >> 1
+    if head.count("\r") != count or head.count("\n") != count:
+        return None    # a CR or LF that does not end a "name: value" line
+    names = parts[1::2]
+    try:
+        keys = list(map(_KEY_OF.__getitem__, names))
+    except KeyError:
+        if not all(_learn_name(name, ":").__class__ is tuple for name in names):
+            return None
+        keys = list(map(_KEY_OF.__getitem__, names))
+    values = parts[2::2]
+    index = dict(zip(reversed(keys), reversed(values)))
+    dups = _NO_DUPS if len(index) == count else _duplicated(keys)
+
+    content_length = index.get("content-length")
+    if content_length is not None:
+        if "content-length" in dups or not content_length.isdigit() \
+                or not content_length.isascii():
+            return None
+        content_length = int(content_length)
+        end = end_of_headers + 4 + content_length
+        if end > len(data):
+            return None
+    else:
+        end = len(data)
+
+    first = parts[0]
+    if first[:4] == "SIP/":
+        m = _STATUS_RE.match(first)
+        if m is None or first[:8] != SIP_VERSION + " ":
+            return None
+        msg = Response.__new__(Response)
+        msg._status = int(m.group(3))
+        msg._reason = m.group(4)
+    else:
+        request_line = first.split(" ")
+        if len(request_line) != 3 or request_line[2] != SIP_VERSION:
+            return None
+        method, uri_text, _ = request_line
+        if method not in _GOOD_METHODS:
+            if not method or not _TOKEN_RE.fullmatch(method):
+                return None
+            if len(_GOOD_METHODS) < 256:
+                _GOOD_METHODS.add(method)
+        try:
+            uri = SipURI.parse(uri_text) if uri_text[:4] == "sip:" else parse_uri(uri_text)
+        except ParseError:
+            return None
+        msg = Request.__new__(Request)
+        msg._method = method
+        msg._uri = uri
+
+    headers = Headers.__new__(Headers)
+    headers._entries = list(zip(keys, map(_WRITTEN_AS.__getitem__, names), values))
+    headers._typed = {"content-length": content_length}   # read and checked for framing
+    headers._dirty = False
+    headers._index = index
+    headers._dups = dups
+    msg.headers = headers
+    msg.version = SIP_VERSION
+    msg._body = data[end_of_headers + 4:end]
+    msg._raw = data if end == len(data) else data[:end]
+    return msg
+
+
+def _duplicated(keys: list[str]) -> frozenset:
+    seen: set[str] = set()
+    dups = set()
+    for key in keys:
+        if key in seen:
+            dups.add(key)
+        seen.add(key)
+    return frozenset(dups)
+
+
+def _parse_any(data: bytes) -> Request | Response:
+    """Parse one SIP message (a UDP datagram, or one message cut out by ``frame_stream``).
+
+    Leading CRLFs are skipped (RFC 3261 §7.5).  With a Content-Length the body is that many
+    bytes (extra datagram bytes are ignored, §18.3); without one it is the rest of the data.
+    Raises ``ParseError`` (``.status`` 400, or 505 for a SIP version other than 2.0) whose
+    message names the line or header at fault; for requests ``.request_info`` holds what could
+    be read so that a response can still be sent.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"parse() wants bytes, not {type(data).__name__}")
     data = bytes(data)
@@ -782,6 +942,7 @@ def _learn_name(name: str, colon: str) -> tuple[str, str] | str:
     info = (key, CANONICAL.get(key) or stripped)
     if len(_NAMES) < 2048:
         _NAMES[name] = info
+        _KEY_OF[name], _WRITTEN_AS[name] = info
     return info
 
 
