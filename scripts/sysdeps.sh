@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System tools the tests use: SIPp (Debian: sip-tester), tshark (pyshark), espeak-ng and sox (audio), baresip (a real softphone, tests/interop),
+# System tools the tests use: SIPp (Debian: sip-tester), tshark (pyshark), espeak-ng and sox (audio), baresip and linphonec (real softphones, tests/interop),
 # libsndfile/PortAudio (soundfile/sounddevice). Installed when running as root (as CI does);
 # otherwise we say what is missing and the tests that need it report a skip with the reason.
 set -uo pipefail
@@ -9,6 +9,7 @@ command -v tshark >/dev/null    || need+=(tshark)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null       || need+=(sox)
 command -v baresip >/dev/null   || need+=(baresip-core)
+command -v linphonec >/dev/null || need+=(linphone-cli)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "Installing system packages: ${need[*]}"

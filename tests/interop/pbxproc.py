@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+#: the project's prompts (what the PBX plays), to compare with what a phone heard
+SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"
+
+
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     """A port free on 127.0.0.1 right now (UDP by default; pass SOCK_STREAM for TCP)."""
     with socket.socket(socket.AF_INET, kind) as s:

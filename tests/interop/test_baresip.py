@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from . import baresip
 from .conftest import PASSWORDS, PBX_CONFIG, require_baresip
-from .pbxproc import start_pbx
-
-SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"
+from .pbxproc import SOUNDS, start_pbx
 
 #: libre (baresip's SIP stack) learned SHA-256 digest in baresip/re 3.11 (PR 1103, April 2024).
 SHA256_SINCE = (3, 11, 0)
