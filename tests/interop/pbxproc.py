@@ -78,7 +78,13 @@ class PbxProcess:
             self._changed.notify_all()
 
     def stop(self) -> int:
-        """SIGTERM and wait; kill (and fail) only if it does not stop."""
+        """SIGTERM and wait; kill (and fail) only if it does not stop. The log is kept as pbx.log."""
+        try:
+            return self._stop()
+        finally:
+            (self.config.parent / "pbx.log").write_text(self.output())
+
+    def _stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
