@@ -124,22 +124,33 @@ _PLAIN_VALUE_RE = re.compile(r'[^\s;,"]+')
 
 _PARAM_VALUE = r'(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s;,"]+)'
 _PARAMS_ALL_RE = re.compile(rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*{_PARAM_VALUE})?)*[ \t]*\Z")
-_SIMPLE_PARAMS_RE = re.compile(rf"(?:;{TOKEN}(?:=[^\s;,\"=]+)?)+\Z")
+_SIMPLE_PARAMS = rf"(?:;{TOKEN}(?:=[^\s;,\"=]+)?)"
+_SIMPLE_PARAMS_RE = re.compile(rf"{_SIMPLE_PARAMS}+\Z")
 _PARAM_PAIR_RE = re.compile(rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({_PARAM_VALUE}))?")
 
 
 def parse_params(text: str, where: str = "") -> Params:
     """``;a=1 ; b ;c="x;y"`` -> Params (generic-params of RFC 3261 §25.1; quotes kept)."""
     if _SIMPLE_PARAMS_RE.match(text) is not None:   # no spaces, no quotes: split is enough
-        store = {}
-        for part in text[1:].split(";"):
-            name, eq, value = part.partition("=")
-            store[name.lower()] = (name, value if eq else None)
-        return Params._from_store(store)
+        return _split_simple_params(text)
     if _PARAMS_ALL_RE.match(text) is None:
         return _parse_params_slow(text, where)
     return Params._from_store({name.lower(): (name, value or None)
                                for name, value in _PARAM_PAIR_RE.findall(text)})
+
+
+def _split_simple_params(text: str) -> Params:
+    """Params from ``;a=1;b`` already matched by ``_SIMPLE_PARAMS`` (no blanks, no quotes)."""
+    store = {}
+    for part in text[1:].split(";"):
+        name, eq, value = part.partition("=")
+        store[name.lower()] = (name, value if eq else None)
+    params = _new_params(Params)
+    params._items = store
+    return params
+
+
+_new_params = Params.__new__
 
 
 def _parse_params_slow(text: str, where: str) -> Params:
@@ -172,6 +183,12 @@ _VIA_RE = re.compile(
     r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?"                                      # :port
     r"([ \t]*(?:;.*)?)\Z", re.S)
 
+# The usual Via, in one match: what Via.parse takes without looking at whitespace or quotes.
+_VIA_USUAL_RE = re.compile(
+    r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
+    rf"({_SIMPLE_PARAMS}*)\Z")
+_TRANSPORTS = frozenset(("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"))
+
 
 class Via:
     """One Via header element (RFC 3261 §20.42, RFC 3581 for rport).
@@ -196,6 +213,23 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> "Via":
+        m = _VIA_USUAL_RE.match(text)
+        if m is not None:   # SIP/2.0/UDP host[:port] and simple ;params, single spaces
+            transport, host, port, rest = m.groups()
+            via = _new_via(cls)
+            via.protocol = "SIP/2.0"
+            via.transport = transport if transport in _TRANSPORTS else transport.upper()
+            if host[0] == "[" or not host[-1].isalpha():
+                check_host(host, "Via")
+            via.host = host
+            if port is not None:
+                port = int(port)
+                if port > 65535:
+                    raise ParseError(f"port out of range: {port}")
+            via.port = port
+            via.params = _split_simple_params(rest) if rest else _NO_PARAMS
+            via._text = text
+            return via
         m = _VIA_RE.match(text)
         if m is None:
             raise ParseError(f"bad Via {text.strip()!r} (want SIP/2.0/UDP host[:port];params)")
@@ -284,6 +318,7 @@ class Via:
 
 
 _NO_PARAMS = Params()
+_new_via = Via.__new__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,6 +327,10 @@ _NO_PARAMS = Params()
 _NAME_ADDR_FAST_RE = re.compile(
     rf'[ \t]*(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?'
     r'<([^<>"\s]+)>((?:[ \t]*;[^,]*)?)[ \t]*\Z')
+
+_NAME_ADDR_USUAL_RE = re.compile(
+    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({TOKEN}(?: {TOKEN})*) )?<([^<>"\s]+)>'
+    rf"({_SIMPLE_PARAMS}*)\Z")
 
 
 class NameAddr:
@@ -317,6 +356,19 @@ class NameAddr:
     def parse(cls, text: str, where: str = "") -> "NameAddr":
         """Parse one element; the URI itself is checked on first access of ``.uri``
         (``Message.validate()`` does that for From, To and Contact)."""
+        m = _NAME_ADDR_USUAL_RE.match(text)
+        if m is not None:   # [display ]<uri>[;simple params], single spaces
+            quoted, words, uri_text, rest = m.groups()
+            na = _new_name_addr(cls)
+            if quoted is not None:
+                na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+            else:
+                na.display = words
+            na._uri = uri_text
+            na.params = _split_simple_params(rest) if rest else _NO_PARAMS
+            na.is_star = False
+            na._text = text
+            return na
         m = _NAME_ADDR_FAST_RE.match(text)
         if m is None:
             return cls._parse_slow(text, where)
@@ -436,6 +488,7 @@ def _star() -> NameAddr:
 
 
 NameAddr.STAR = _star()
+_new_name_addr = NameAddr.__new__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,16 +504,30 @@ class CSeq(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> "CSeq":
+        number, space, method = text.partition(" ")
+        if method in _GOOD_METHODS and number.isdigit() and number.isascii() \
+                and len(number) <= 10:   # the usual "4711 INVITE"
+            seq = int(number)
+            if seq < 2 ** 32:
+                return _new_tuple(cls, (seq, method))
         m = _CSEQ_RE.match(text)
         if m is None:
             raise ParseError(f"bad CSeq {text.strip()!r} (want: number METHOD)")
         seq = int(m.group(1))
         if seq >= 2 ** 32:
             raise ParseError(f"CSeq number {seq} does not fit in 32 bits")
-        return cls(seq, m.group(2))
+        method = m.group(2)
+        if len(_GOOD_METHODS) < 256:
+            _GOOD_METHODS.add(method)
+        return cls(seq, method)
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
+
+
+_GOOD_METHODS = {"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "UPDATE",
+                 "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+_new_tuple = tuple.__new__
 
 
 # ---------------------------------------------------------------------------------------------
