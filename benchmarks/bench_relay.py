@@ -6,9 +6,12 @@
 The relay under test runs in a child process pinned to CPU 0; the traffic generator (this
 process) is pinned to CPU 1. Every call carries 20 ms PCMU packets both ways (50 packets/s
 per direction: 800 calls = 80,000 packets/s into the relay and as many out). Each packet
-carries its stream, sequence number and the generator's send time (CLOCK_MONOTONIC, ns); the
-generator measures on what comes back: loss, added delay (receive - send) p50/p99, and the
-RFC 3550 interarrival jitter. The relay process measures its own CPU time in the window.
+carries its stream, sequence number and its send time, taken just before ``sendto``; the
+generator's sockets ask the kernel for receive timestamps (SO_TIMESTAMPNS), so the added delay
+(kernel receive time - send time) does not include the generator's own lag in reading. Both
+times are CLOCK_REALTIME (the kernel's stamps are); a step of that clock against
+CLOCK_MONOTONIC during a step is detected and reported. Measured: loss, added delay p50/p99,
+RFC 3550 interarrival jitter; the relay process measures the CPU time of its loop thread.
 
 The same load runs through two bare references (benchmarks/relay_peer.py: static forwarding,
 nothing checked or counted) on uvloop and on asyncio's default loop, in the same run. For each
@@ -18,13 +21,16 @@ uvloop relay. All phones of one side share one generator socket (the relay latch
 onto it): that keeps the generator cheap enough not to be the bottleneck, and the relay's
 work per packet is the same as with distinct phones.
 
-The delay includes the generator's own lag (it sends and reads in one loop); the bare relays
-see the same lag, so compare the columns, not the absolute numbers, when the machine is busy.
+On a machine shared with other work, the relay's own scheduling pauses show in p99; the
+``--realtime`` flag runs the relay SCHED_FIFO (root) so the figure shows the relay, not the
+neighbours. The generator is never real-time: when it is paused it sends a burst afterwards
+("gen late" column), which the relay must absorb like any network burst.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -46,10 +52,11 @@ BIND = "127.0.0.1"
 PORT_RANGE = (24000, 31999)          # labkit relay ports (4000 pairs); busy pairs are skipped
 PACKET = 12 + 160                    # RTP header + 20 ms of PCMU
 FRAME_NS = 20_000_000
-STAMP = struct.Struct("!HI8xQ")      # seq, timestamp at offset 2; send time (ns) at offset 16
-HEAD = struct.Struct("!2xH8xIQ")     # what the generator reads back: seq, stream, send time
+TICK_NS = 1_000_000                  # the generator sends and reads in 1 ms batches
+STAMP = struct.Struct("!HI")         # seq, timestamp at offset 2 (the send time goes at offset 16)
 WANT_LOSS, WANT_P99_MS = 0.001, 5.0
 RCVBUF = 8 << 20
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux: kernel receive time, ns
 
 
 def pin(cpu: int) -> bool:
@@ -134,9 +141,16 @@ class RelayServer:
         return {"cpu": cpu, **stats}
 
 
-def serve(kind: str) -> None:
+def serve(kind: str, realtime: bool = False) -> None:
     """Child process: JSON commands on stdin, JSON answers on stdout."""
     pinned = pin(0)
+    policy = "normal"
+    if realtime:                   # the loop thread inherits it; it blocks in epoll, never spins
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            policy = "SCHED_FIFO"
+        except (AttributeError, OSError):
+            pass
     if kind in ("asyncio", "labkit-asyncio"):
         loop = asyncio.new_event_loop()
     else:
@@ -148,7 +162,7 @@ def serve(kind: str) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
     threading.Thread(target=loop.run_forever, daemon=True).start()
     name = "asyncio" if kind in ("asyncio", "labkit-asyncio") else loop_name(loop)
-    print(json.dumps({"ready": kind, "loop": name, "pinned": pinned}), flush=True)
+    print(json.dumps({"ready": kind, "loop": name, "pinned": pinned, "policy": policy}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["cmd"] == "open":
@@ -167,12 +181,12 @@ def serve(kind: str) -> None:
 class Relay:
     """The parent's handle on a relay child process."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, realtime: bool = False):
         self.kind = kind
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        cmd = [sys.executable, __file__, "--serve", kind] + (["--realtime"] if realtime else [])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         hello = self.read()
-        self.loop, self.pinned = hello["loop"], hello["pinned"]
+        self.loop, self.pinned, self.policy = hello["loop"], hello["pinned"], hello["policy"]
 
     def read(self) -> dict:
         line = self.proc.stdout.readline()
@@ -197,94 +211,181 @@ class Relay:
             self.proc.wait()
 
 
+# ---- batched UDP I/O: Python has no sendmmsg/recvmmsg, ctypes reaches libc's (Linux)
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(_IoVec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_sendmmsg, _recvmmsg = _libc.sendmmsg, _libc.recvmmsg
+_sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+_MSG_DONTWAIT = 0x40
+_MSG_SIZE = ctypes.sizeof(_MMsgHdr)
+KEEP = 24                     # bytes of each received packet kept: header + stream + send time
+CTRL = socket.CMSG_SPACE(16)  # one SCM_TIMESTAMPNS control message (struct timespec)
+
+
+class Streams:
+    """2n RTP streams, one packet buffer each, sent in batches with one sendmmsg per batch."""
+
+    def __init__(self, dests: list[int], n: int):
+        self.count = len(dests)
+        self.n = n
+        self.buf = (ctypes.c_char * (PACKET * self.count))()
+        self.view = memoryview(self.buf).cast("B")
+        base = ctypes.addressof(self.buf)
+        self.addrs = (ctypes.c_char * (16 * self.count))()
+        self.iovs = (_IoVec * self.count)()
+        self.msgs = (_MMsgHdr * self.count)()
+        for s, port in enumerate(dests):
+            off = s * PACKET
+            self.view[off:off + PACKET] = b"\x80\x00" + bytes(6) + struct.pack("!II", 0x10000 + s, s) \
+                + bytes(8) + b"\xff" * (PACKET - 24)
+            ctypes.memmove(ctypes.addressof(self.addrs) + 16 * s,
+                           struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port), socket.inet_aton(BIND)), 16)
+            self.iovs[s].base, self.iovs[s].len = base + off, PACKET
+            m = self.msgs[s].hdr
+            m.name, m.namelen = ctypes.addressof(self.addrs) + 16 * s, 16
+            m.iov, m.iovlen = ctypes.pointer(self.iovs[s]), 1
+        self.msgs_at = ctypes.addressof(self.msgs)
+
+    def send(self, fd: int, first: int, count: int) -> int:
+        sent = _sendmmsg(fd, self.msgs_at + first * _MSG_SIZE, count, 0)
+        return max(sent, 0)
+
+
+class Receiver:
+    """recvmmsg into fixed buffers (first KEEP bytes + the kernel's receive timestamp)."""
+
+    def __init__(self, batch: int = 512):
+        self.batch = batch
+        self.data = (ctypes.c_char * (KEEP * batch))()
+        self.ctrl = (ctypes.c_char * (CTRL * batch))()
+        self.msgs = (_MMsgHdr * batch)()
+        self.iovs = (_IoVec * batch)()
+        for k in range(batch):
+            self.iovs[k].base, self.iovs[k].len = ctypes.addressof(self.data) + KEEP * k, KEEP
+            m = self.msgs[k].hdr
+            m.iov, m.iovlen = ctypes.pointer(self.iovs[k]), 1
+            m.control, m.controllen = ctypes.addressof(self.ctrl) + CTRL * k, CTRL
+        self.pristine = bytes(self.msgs)           # recvmmsg rewrites controllen: reset each time
+        self.chunks: list[bytes] = []
+        self.stamps: list[bytes] = []
+        self.packets = 0
+
+    def drain(self, fd: int) -> int:
+        total = 0
+        while True:
+            got = _recvmmsg(fd, ctypes.addressof(self.msgs), self.batch, _MSG_DONTWAIT, None)
+            if got <= 0:
+                return total
+            self.chunks.append(ctypes.string_at(self.data, KEEP * got))
+            self.stamps.append(ctypes.string_at(self.ctrl, CTRL * got))
+            ctypes.memmove(self.msgs, self.pristine, len(self.pristine))
+            total += got
+            self.packets += got
+            if got < self.batch:
+                return total
+
+
 def run_load(relay: Relay, n: int, warmup: float, seconds: float, sock_a, sock_b) -> dict:
     """Send 20 ms packets on 2n streams for warmup + seconds; measure what comes back."""
     opened = relay.ask(cmd="open", calls=n, to_a=list(sock_a.getsockname()), to_b=list(sock_b.getsockname()),
                        warmup=warmup, seconds=seconds)
     # stream s < n: phone A of call s -> relay leg a;  stream n+s: phone B of call s -> leg b
-    dests = [(BIND, p) for p in opened["ports_a"]] + [(BIND, p) for p in opened["ports_b"]]
-    senders = [sock_a.sendto] * n + [sock_b.sendto] * n
-    streams = 2 * n
-    packets = []
-    for s in range(streams):
-        pkt = bytearray(PACKET)
-        pkt[0], pkt[1] = 0x80, 0                        # V=2, PT 0 (PCMU)
-        struct.pack_into("!II", pkt, 8, 0x10000 + s, s)  # SSRC, stream number in the payload
-        pkt[20:] = b"\xff" * (PACKET - 20)              # μ-law silence
-        packets.append(pkt)
-    slot = FRAME_NS / streams                           # streams evenly spread over 20 ms
-    pc = time.perf_counter_ns
+    streams = Streams(opened["ports_a"] + opened["ports_b"], n)
+    count = streams.count
+    fd_a, fd_b = sock_a.fileno(), sock_b.fileno()
+    receiver = Receiver()
+    slot = FRAME_NS / count                             # streams evenly spread over 20 ms
+    clock = time.time_ns          # CLOCK_REALTIME: the clock of the kernel's receive timestamps
     stamp = STAMP.pack_into
-    rx_a, rx_b = sock_a.recv, sock_b.recv
-    got: list[bytes] = []
-    got_t: list[int] = []
-    keep, keep_t = got.append, got_t.append
+    view = streams.view
+    send = streams.send
+    drain = receiver.drain
     lateness: list[int] = []
+    wait = select.select
+    offset0 = time.time_ns() - time.monotonic_ns()
     gc.disable()                                        # no collector pauses while sending
-    t0 = pc() + 50_000_000
+    t0 = clock() + 50_000_000
     w0 = t0 + int(warmup * 1e9)
     w1 = w0 + int(seconds * 1e9)
     sent_in_window = 0
-    k = 0                                               # packet index over all streams
     cycle = 0
-    i = 0
+    i = 0                                               # next stream to send
     due = t0
     send_errors = 0
     give_up = w1 + 2_000_000_000                        # a generator far behind stops anyway
-    now = pc()
+    sleep = time.sleep
+    now = clock()
     while due < w1 and now < give_up:
-        now = pc()
-        burst = 0
-        while due <= now and burst < 32 and due < w1:   # behind? catch up, but keep reading
-            pkt = packets[i]
-            stamp(pkt, 2, cycle & 0xFFFF, (cycle * 160) & 0xFFFFFFFF, now)
-            try:
-                senders[i](pkt, dests[i])
-            except OSError:
-                send_errors += 1
+        # every 1 ms: send all that fell due (a few sendmmsg calls), then read all that came back
+        while due <= now and due < w1:
+            last = min(count, int((now - t0 - cycle * FRAME_NS) / slot) + 1)
+            if last <= i:
+                break
+            sent_at = now.to_bytes(8, "big")
+            j = i
+            while j < last:
+                stop = min(last, n if j < n else count)
+                for s in range(j, stop):
+                    off = s * PACKET
+                    stamp(view, off + 2, cycle & 0xFFFF, (cycle * 160) & 0xFFFFFFFF)
+                    view[off + 16:off + 24] = sent_at
+                done = send(fd_a if j < n else fd_b, j, stop - j)
+                send_errors += stop - j - done
+                j = stop
             if w0 <= now < w1:
-                sent_in_window += 1
-                if not k & 63:
-                    lateness.append(now - due)
-            k += 1
-            burst += 1
-            i += 1
-            if i == streams:
+                sent_in_window += last - i
+                lateness.append(now - due)
+            i = last
+            if i >= count:
                 i = 0
                 cycle += 1
             due = t0 + cycle * FRAME_NS + int(i * slot)
-            now = pc()
-        for recv in (rx_a, rx_b):
-            try:
-                while True:
-                    keep(recv(24))
-                    keep_t(pc())
-            except BlockingIOError:
-                pass
-        if due - now > 2_000_000:
-            select.select([sock_a, sock_b], [], [], (due - now - 1_000_000) / 1e9)
-    # drain the tail: packets still on their way
-    end = pc() + 300_000_000
-    while pc() < end:
-        r, _, _ = select.select([sock_a, sock_b], [], [], 0.05)
-        for s in r:
-            try:
-                while True:
-                    keep(s.recv(24))
-                    keep_t(pc())
-            except BlockingIOError:
-                pass
+        drain(fd_a)
+        drain(fd_b)
+        rest = TICK_NS - (clock() - now)
+        if rest > 0:
+            sleep(rest / 1e9)
+        now = clock()
+    end = clock() + 300_000_000         # the tail: packets still on their way
+    while clock() < end:
+        wait([sock_a, sock_b], [], [], 0.05)
+        drain(fd_a)
+        drain(fd_b)
     gc.enable()
+    clock_step = abs(time.time_ns() - time.monotonic_ns() - offset0) / 1e6
     closed = relay.ask(cmd="close")
-    return analyse(got, got_t, sent_in_window, w0, w1, lateness, streams, closed, send_errors)
+    result = analyse(receiver, sent_in_window, w0, w1, lateness, closed, send_errors)
+    result["clock_step_ms"] = clock_step
+    return result
 
 
-def analyse(got, got_t, sent, w0, w1, lateness, streams, closed, send_errors) -> dict:
-    data = np.frombuffer(b"".join(d.ljust(24, b"\0") for d in got), np.uint8).reshape(-1, 24)
+def analyse(receiver: Receiver, sent, w0, w1, lateness, closed, send_errors) -> dict:
+    data = np.frombuffer(b"".join(receiver.chunks), np.uint8).reshape(-1, KEEP)
+    ctrl = np.frombuffer(b"".join(receiver.stamps), np.uint8).reshape(-1, CTRL)
     seq = data[:, 2:4].copy().view(">u2").ravel().astype(np.int64)
     stream = data[:, 12:16].copy().view(">u4").ravel().astype(np.int64)
     sent_t = data[:, 16:24].copy().view(">u8").ravel().astype(np.int64)
-    rx_t = np.asarray(got_t, np.int64)
+    cmsg_len = ctrl[:, 0:8].copy().view(np.uint64).ravel()
+    ts = ctrl[:, 16:32].copy().view(np.int64).reshape(-1, 2)        # struct timespec after cmsghdr
+    rx_t = np.where(cmsg_len > 0, ts[:, 0] * 1_000_000_000 + ts[:, 1], 0)
+    stamped = rx_t > 0
+    seq, stream, sent_t, rx_t = seq[stamped], stream[stamped], sent_t[stamped], rx_t[stamped]
     inside = (sent_t >= w0) & (sent_t < w1)
     seq, stream, sent_t, rx_t = seq[inside], stream[inside], sent_t[inside], rx_t[inside]
     delay_ms = (rx_t - sent_t) / 1e6
@@ -387,11 +488,14 @@ def main() -> None:
     ap.add_argument("--all", action="store_true", help="keep stepping after a relay misses the bar")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness for relay and generator (e.g. -10 as root, on a shared machine)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run the relay SCHED_FIFO (root): on a busy machine its scheduling pauses "
+                         "otherwise dominate the delay figures (it blocks in epoll, it never spins)")
     ap.add_argument("--python-only", action="store_true", help="only the in-process per-packet cost")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.realtime)
         return
 
     print("Python work per packet in datagram_received (no syscalls; CPU time, best of 3):")
@@ -415,6 +519,7 @@ def main() -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((BIND, 0))
         big_buffers(s)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         s.setblocking(False)
         socks.append(s)
     print(f"relay on CPU 0, generator on CPU 1 (pinned: {pinned}); {os.cpu_count()} CPUs; "
@@ -428,7 +533,9 @@ def main() -> None:
     limited: dict[str, int] = {}
     cost: dict[str, list[tuple[int, float]]] = {}
     for kind in kinds:
-        relay = Relay(kind)
+        relay = Relay(kind, args.realtime)
+        if args.realtime and relay.policy != "SCHED_FIFO":
+            print(f"    ({kind}: SCHED_FIFO refused, relay runs with normal scheduling)")
         try:
             best[kind] = 0
             for n in steps:
@@ -446,9 +553,15 @@ def main() -> None:
                 if kind.startswith("labkit") and (extra.get("ports_in_use") or extra.get("malformed")
                                                   or r["loss"] >= WANT_LOSS):
                     print(f"    labkit relay: {extra}")
-                if r["gen_late_p99"] > WANT_P99_MS:
-                    print("    (the generator itself fell behind: this row measures the generator)")
+                if r["pps"] < 0.97 * 100 * n:
+                    print(f"    (the generator sent only {r['pps']:.0f} of {100 * n} packets/s: inconclusive)")
                     limited[kind] = n
+                elif r["gen_late_p99"] > WANT_P99_MS:
+                    print("    (the generator was paused by the scheduler at times and sent bursts; the delay "
+                          "is still the relay's: kernel receive time - send time)")
+                if r["clock_step_ms"] > 1:
+                    print(f"    (CLOCK_REALTIME moved {r['clock_step_ms']:.1f} ms against CLOCK_MONOTONIC: "
+                          "delays of this row are off by up to that)")
                 if ok:
                     best[kind] = n
                 elif not args.all:
