@@ -51,6 +51,7 @@ module\t\t\taubridge.so
 module\t\t\tsndfile.so
 snd_path\t\t{record_dir}
 module_tmp\t\taccount.so
+module\t\t\tstdio.so
 module_app\t\tmenu.so
 module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
@@ -163,7 +164,7 @@ class Baresip:
         self.write_config()
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen([exe, "-f", str(self.workdir), "-t", str(self.max_seconds)],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while True:   # ctrl_tcp listens once baresip has loaded its modules
@@ -244,6 +245,12 @@ class Baresip:
                     raise AssertionError(f"no baresip event {types} within {timeout} s (saw {seen}):\n"
                                          + self.log()[-3000:])
                 self._changed.wait(min(left, 0.2))
+
+    def keys(self, keys: str) -> None:
+        """Type on baresip's console (the stdio module): in a call, digits go out as DTMF
+        (RFC 4733 telephone-events). ctrl_tcp cannot do this in baresip 1.0."""
+        self.proc.stdin.write(keys.encode())
+        self.proc.stdin.flush()
 
     def mark(self) -> int:
         with self._changed:

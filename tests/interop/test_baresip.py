@@ -149,3 +149,40 @@ def test_two_baresip_phones_call_each_other_through_the_b2bua(pbx, alice, phone_
     heard_by_bob, _ = bob.heard()
     assert abs(baresip.dominant_frequency(heard_by_alice[-rate:], rate) - 1000) < 10
     assert abs(baresip.dominant_frequency(heard_by_bob[-rate:], rate) - 440) < 10
+
+
+def test_dtmf_from_baresip_drives_the_ivr_to_the_echo_test(pbx, alice):
+    """800 is the IVR demo: '1' goes to the echo test. baresip sends the digit as RFC 4733
+    telephone-events; what it hears afterwards is the echo test's prompt, not the menu again."""
+    mark, since = pbx.mark(), alice.mark()
+    assert alice.command("dial", "800")["ok"]
+    alice.wait_event("CALL_ESTABLISHED", since=since)
+    pbx.wait_for(r"new call from 100 to 800", since=mark)
+    time.sleep(1.0)
+    alice.keys("1")
+    menu = sf.info(str(SOUNDS / "demo-instruct.wav")).duration
+    time.sleep(menu + 1.5)                      # the menu prompt plays out, then the next prompt starts
+    assert alice.command("hangup")["ok"]
+    alice.wait_event("CALL_CLOSED", since=since)
+    assert "send DTMF digit: '1'" in alice.log()
+    heard, rate = alice.heard()
+    echo_prompt, _ = sf.read(str(SOUNDS / "demo-echotest.wav"), dtype="int16")
+    invalid, _ = sf.read(str(SOUNDS / "option-is-invalid.wav"), dtype="int16")
+    assert baresip.best_correlation(heard, echo_prompt[:rate]) > 0.95
+    assert baresip.best_correlation(heard, invalid[:rate]) < 0.5
+
+
+def test_baresip_registers_and_calls_over_tcp(pbx, phone_factory):
+    phone = phone_factory("alice-tcp")
+    line = baresip.account_line("100", PASSWORDS["100"], pbx.host, pbx.port).replace("transport=udp", "transport=tcp")
+    mark = pbx.mark()
+    assert phone.add_account(line).type == "REGISTER_OK", phone.log()[-2000:]
+    pbx.wait_for(r"registered 100 -> sip:100-\S+;transport=tcp .*from tcp:127\.0\.0\.1:\d+\)", since=mark)
+    since = phone.mark()
+    assert phone.command("dial", "700")["ok"]
+    phone.wait_event("CALL_ESTABLISHED", since=since)
+    phone.wait_event("CALL_CLOSED", since=since, timeout=10)    # the PBX's BYE, over the same connection
+    pbx.wait_for(r"-> tcp .* BYE sip:100-", since=mark)
+    heard, rate = phone.heard()
+    reference, _ = sf.read(str(SOUNDS / "hello-world.wav"), dtype="int16")
+    assert baresip.best_correlation(heard, reference) > 0.95
