@@ -124,6 +124,9 @@ def _decode(data, single: np.ndarray, pairs: np.ndarray, what: str) -> np.ndarra
     ~0.75 ns when lookups jump around the 256 KB pair table (random codes). audioop's C
     loop spends ~0.37 ns per sample, so two samples per lookup bring numpy level with it
     on white noise and ahead on speech, whose code pairs cluster in a few cache lines.
+    Tried and slower (issue 4): chunks with a reused intp index buffer (the cast is only
+    ~5% of the time), fancy indexing, take's clip/raise modes, uint8 indices, two
+    bytes.translate passes + interleave, codecs.charmap_decode, a float16 formula.
     """
     if type(data) is bytes:                 # an RTP payload: the common case, least overhead
         codes = np.frombuffer(data, dtype=np.uint8)
