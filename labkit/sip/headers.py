@@ -437,7 +437,7 @@ class NameAddr:
     def uri(self) -> URI | None:
         uri = self._uri
         if uri.__class__ is str:
-            uri = self._uri = parse_uri(uri)
+            uri = self._uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
         return uri
 
     @property

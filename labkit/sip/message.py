@@ -136,6 +136,14 @@ class Headers:
     def __repr__(self) -> str:
         return f"Headers({list(self)!r})"
 
+    def _first(self, key: str) -> str | None:
+        """The raw value of the first line with lookup key ``key`` (no comma splitting): what
+        ``get`` returns for the headers that are not lists (From, To, Call-ID, CSeq …)."""
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        return index.get(key)
+
     def lines(self, name: str) -> list[str]:
         """The raw value of every line of header ``name`` (no comma splitting)."""
         key = header_key(name)
@@ -336,7 +344,8 @@ class Message:
         return self.headers.remove(name)
 
     def _one(self, name: str) -> str:
-        value = self.headers.get(name)
+        """The value of a header that is not a list and must be there (From, To …)."""
+        value = self.headers._first(_KEYS.get(name) or header_key(name))
         if value is None:
             raise ParseError(f"missing {name} header")
         return value
@@ -446,8 +455,10 @@ class Message:
     @property
     def content_type(self) -> str | None:
         """The media type, lower case, without parameters (``application/sdp``)."""
-        value = self.headers.get("Content-Type")
-        return None if value is None else value.split(";", 1)[0].strip().lower()
+        value = self.headers._first("content-type")
+        if value is None or value == "application/sdp":
+            return value
+        return value.split(";", 1)[0].strip().lower()
 
     @property
     def sdp(self) -> SessionDescription | None:

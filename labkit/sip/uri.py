@@ -236,6 +236,14 @@ _SIP_FAST_RE = re.compile(
     r"(?::([0-9]{1,5}))?"
     r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*)?)*)"
     r"(?:\?([A-Za-z0-9\-_.!~*'()\[\]/:?+$%=&]*))?\Z")
+# The most usual shape of all — sip:[user@]host[:port][;params], no %-escapes, no password,
+# no ?headers — with fewer groups to fill.
+_SIP_USUAL_RE = re.compile(
+    r"(sips?):"
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?"
+    r"([A-Za-z0-9.\-]+)"
+    r"(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*)?)*)\Z")
 _PARAM_NAME_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*")
 
@@ -273,6 +281,26 @@ class SipURI:
     @classmethod
     def parse(cls, text: str) -> "SipURI":
         """Parse a sip:/sips: URI; raise ParseError saying what is wrong."""
+        m = _SIP_USUAL_RE.match(text)
+        if m is not None:
+            scheme, user, host, port, params = m.groups()
+            if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
+                check_host(host, f"URI {text!r}")
+            if port is not None:
+                port = int(port)
+                if port > 65535:
+                    raise ParseError(f"port out of range in URI {text!r}: {port}")
+            uri = _new_uri(cls)
+            uri.scheme = scheme
+            uri.user = user
+            uri.password = None
+            uri.host = host
+            uri.port = port
+            uri._params = None if params else _EMPTY   # split on first access of .params
+            uri._params_text = params
+            uri.headers = _EMPTY
+            uri._text = text
+            return uri
         m = _SIP_FAST_RE.match(text)
         if m is None:
             return cls._parse_slow(text)
@@ -423,6 +451,7 @@ class SipURI:
         return hash((self.scheme, self.user, self.host.lower(), self.port))
 
 
+_new_uri = SipURI.__new__
 _MUST_MATCH_PARAMS = frozenset(("user", "ttl", "method", "maddr", "transport"))
 _EMPTY = Params()
 
