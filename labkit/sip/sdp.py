@@ -102,6 +102,7 @@ class Timing(NamedTuple):
 
 _UNBOUNDED = Timing(0, 0)
 _tuple_new = tuple.__new__
+_new_media = object.__new__
 
 
 class _Attributes:
@@ -263,29 +264,45 @@ class SessionDescription(_Attributes):
     @classmethod
     def parse(cls, text: str | bytes) -> "SessionDescription":
         """Parse an SDP body; raise ParseError naming the line and what is wrong with it."""
-        if isinstance(text, (bytes, bytearray)):
+        if text.__class__ is not str:
+            if not isinstance(text, (bytes, bytearray)):
+                raise TypeError(f"SDP must be str or bytes, not {type(text).__name__}")
             try:
-                text = bytes(text).decode()
+                text = text.decode()
             except UnicodeDecodeError:
                 raise ParseError("SDP is not UTF-8 text") from None
         lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
-        while lines and lines[-1] == "":
+        if lines[-1] == "":
             lines.pop()
+            while lines and lines[-1] == "":
+                lines.pop()
         if not lines or lines[0] != "v=0":
             raise ParseError("SDP line 1: must be v=0")
-        sd = cls.__new__(cls)
+        sd = _new_session(cls)
         sd.version = 0
-        sd.origin = sd.name = sd.info = sd.uri = sd.connection = sd.timezones = sd.key = None
+        sd.info = sd.uri = sd.connection = sd.timezones = sd.key = None
         sd.emails = []
         sd.phones = []
         sd.bandwidths = []
         sd.times = []
-        sd.attributes = []
+        sd.attributes = attributes = []   # where a= lines go: the session's, then a media's
         sd.media = []
         media = None
         target = sd
-        attributes = sd.attributes   # where a= lines go: the session's, then the current media's
-        for number, line in enumerate(lines[1:], 2):
+        # RFC 8866 §5 puts o= and s= right after v=: read them in place, the loop takes the rest
+        # (and any other order, which this parser tolerates).
+        origin = lines[1] if len(lines) > 2 else ""
+        if origin[:2] == "o=" and lines[2][:2] == "s=":
+            try:
+                sd.origin = Origin.parse(origin[2:])
+            except ValueError as err:
+                raise ParseError(f"SDP line 2 ({origin[:40]!r}): {err}") from None
+            sd.name = lines[2][2:]
+            first = 3
+        else:
+            sd.origin = sd.name = None
+            first = 1
+        for number, line in enumerate(lines[first:], first + 1):
             if line[1:2] != "=":
                 raise ParseError(f"SDP line {number}: {line[:40]!r} is not <type>=<value>")
             kind = line[0]
@@ -303,7 +320,7 @@ class SessionDescription(_Attributes):
                     port, _, count = parts[1].partition("/")
                     if not port.isdigit() or (count and not count.isdigit()) or int(port) > 65535:
                         raise ValueError(f"bad port {parts[1]!r}")
-                    media = Media.__new__(Media)
+                    media = _new_media(Media)
                     media.kind, media.port, media.proto = parts[0], int(port), parts[2]
                     media.port_count = int(count) if count else None
                     media.formats = parts[3:]
@@ -366,6 +383,7 @@ class SessionDescription(_Attributes):
         return sd
 
     def lines(self) -> list[str]:
+        """The SDP lines in RFC 8866 §5 order, without line ends."""
         out = [f"v={self.version}", f"o={self.origin}", f"s={self.name}"]
         if self.info is not None:
             out.append(f"i={self.info}")
@@ -402,3 +420,6 @@ class SessionDescription(_Attributes):
 
     def __repr__(self) -> str:
         return f"<SessionDescription {self.origin.address} media={self.media!r}>"
+
+
+_new_session = object.__new__
