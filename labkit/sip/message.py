@@ -77,10 +77,10 @@ class Headers:
     than it is changed, and a dict lookup beats scanning the lines for every header read.
     """
 
-    __slots__ = ("_entries", "_typed", "_dirty", "_index", "_dups")
+    __slots__ = ("_lines", "_parts", "_typed", "_dirty", "_index", "_dups")
 
     def __init__(self, items: Iterable[tuple[str, object]] | None = None):
-        self._entries: list[tuple[str, str, str]] = []   # (key, name as written, value)
+        self._lines: list[tuple[str, str, str]] | None = []
         self._typed: dict = {}
         self._dirty = True
         self._index = None
@@ -91,12 +91,27 @@ class Headers:
     @classmethod
     def _from_entries(cls, entries: list) -> "Headers":
         h = cls.__new__(cls)
-        h._entries = entries
+        h._lines = entries
         h._typed = {}
         h._dirty = False
         h._index = None
         h._dups = _NO_DUPS
         return h
+
+    @property
+    def _entries(self) -> list[tuple[str, str, str]]:
+        """Every line as (key, name to write, value).  A parsed message makes this list only
+        when something needs it (iterating, changing, a response copying lines): reading
+        headers goes through the index."""
+        lines = self._lines
+        if lines is None:
+            keys, names, values = self._parts
+            lines = self._lines = list(zip(keys, map(_WRITTEN_AS.__getitem__, names), values))
+        return lines
+
+    @_entries.setter
+    def _entries(self, lines: list[tuple[str, str, str]]) -> None:
+        self._lines = lines
 
     def _changed(self) -> None:
         self._typed.clear()
@@ -698,8 +713,12 @@ def _parse_usual(data: bytes) -> Request | Response | None:
             return None
         keys = list(map(_KEY_OF.__getitem__, names))
     values = parts[2::2]
-    index = dict(zip(reversed(keys), reversed(values)))
-    dups = _NO_DUPS if len(index) == count else _duplicated(keys)
+    index = dict(zip(keys, values))
+    if len(index) == count:
+        dups = _NO_DUPS
+    else:   # a name on several lines: the index keeps the first line's value
+        index = dict(zip(reversed(keys), reversed(values)))
+        dups = _duplicated(keys)
 
     content_length = index.get("content-length")
     if content_length is not None:
@@ -740,7 +759,8 @@ def _parse_usual(data: bytes) -> Request | Response | None:
         msg._uri = uri
 
     headers = Headers.__new__(Headers)
-    headers._entries = list(zip(keys, map(_WRITTEN_AS.__getitem__, names), values))
+    headers._lines = None
+    headers._parts = (keys, names, values)
     headers._typed = {"content-length": content_length}   # read and checked for framing
     headers._dirty = False
     headers._index = index
