@@ -525,3 +525,24 @@ def test_relays_over_ipv6(arun):
         await hang_up(relay, a, b)
         assert ports.in_use == 0
     arun(main)
+
+
+def test_dtmf_listener_reports_each_digit_once_and_packets_still_pass(arun):
+    async def main():
+        relay, a, b = await call()
+        digits = []
+        remove = relay.add_dtmf_listener("a", lambda digit, ms: digits.append((digit, ms)))
+        seq = 0
+        for digit, start in (("5", 8000), ("#", 9600)):
+            for duration, end in ((160, False), (320, False), (480, True), (480, True), (480, True)):
+                seq += 1
+                payload = bytes(TelephoneEvent.for_digit(digit, end=end, duration=duration))
+                a.send(rtp(seq, pt=101, ssrc=0xA, ts=start, payload=payload, marker=duration == 160), relay.a.local)
+        a.send(rtp(99, pt=101, ssrc=0xA, payload=b"\x05"), relay.a.local)    # truncated event: ignored
+        got = [RtpPacket.parse((await b.recv())[0]) for _ in range(11)]
+        assert [p.payload_type for p in got] == [101] * 11                   # passed on, unchanged
+        assert digits == [("5", 60), ("#", 60)]
+        remove()
+        assert relay.a.tap is None and relay.a.plain
+        await hang_up(relay, a, b)
+    arun(main)

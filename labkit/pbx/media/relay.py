@@ -18,8 +18,9 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
   RTCP is then terminated at the relay, because its SSRCs and counts describe a stream the
   other side never sees.
 * **Hold**: a leg's SDP direction (sendonly / recvonly / inactive) stops the held direction.
-* **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording,
-  DTMF listeners); with no tap the cost is one ``is None`` test.
+* **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording);
+  ``add_dtmf_listener(leg, fn)`` reports RFC 4733 digits; with neither, the cost is nothing
+  (the fast path tests one flag it tests anyway).
 
 The per-packet path (``RelayLeg.datagram_received``) checks the RTP version and size, compares
 the source with the latched one and calls ``sendto`` on the other leg's transport; no parsing,
@@ -35,6 +36,7 @@ from typing import Callable
 
 from labkit.codecs import get_codec
 from labkit.codecs.codec import Codec
+from labkit.rtp.packet import RtpPacket, TelephoneEvent
 
 from .latch import Latch
 from .ports import PortAllocator, PortPair
@@ -527,6 +529,31 @@ class MediaRelay:
                 taps.remove(tap)
                 target._set_taps(taps)
         return remove
+
+    def add_dtmf_listener(self, leg: str, listener: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``listener(digit, duration_ms)`` once per RFC 4733 DTMF event phone ``leg`` sends
+        (on its end packet; the end is sent three times, reported once). The packets still pass
+        to the other leg. A tap filtered on the leg's telephone-event payload type; returns the
+        remover. For the IVR and for features such as DTMF-triggered transfer."""
+        target = self._leg(leg)
+        done: list[tuple[int, int]] = []                 # (ssrc, event timestamp) already reported
+
+        def on_packet(data: bytes) -> None:
+            if (data[1] & 0x7F) != target.rx_dtmf_payload_type or target.rx_dtmf_payload_type is None:
+                return
+            try:
+                packet = RtpPacket.parse(data)
+                event = TelephoneEvent.parse(packet.payload)
+            except ValueError:
+                return
+            key = (packet.ssrc, packet.timestamp)
+            if not event.end or key in done or event.digit is None:
+                return
+            done.append(key)
+            del done[:-8]
+            rate = target.codec.clock_rate if target.codec else 8000
+            listener(event.digit, round(event.duration * 1000 / rate))
+        return self.add_tap(leg, on_packet)
 
     def _leg(self, name: str) -> RelayLeg:
         if name == "a":
