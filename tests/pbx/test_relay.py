@@ -241,6 +241,7 @@ def test_transcodes_pcmu_to_pcma_within_g711_error(arun):
         assert [(p.sequence_number - out[0].sequence_number) & 0xFFFF for p in out] == list(range(50))
         assert [(p.timestamp - out[0].timestamp) & 0xFFFFFFFF for p in out] == [160 * i for i in range(50)]
         assert out[0].marker and not out[1].marker
+        assert (relay.b.stats().tx_packets, relay.b.stats().tx_bytes) == (50, 50 * 172)
         decoded = np.concatenate([alaw_decode(np.frombuffer(p.payload, np.uint8)) for p in out]).astype(float)
         error = decoded - speech_like
         snr = 10 * np.log10(np.sum(speech_like.astype(float) ** 2) / np.sum(error ** 2))

@@ -93,8 +93,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         "remote", "source", "forward", "plain", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction",
-        "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "dropped", "malformed", "foreign",
-        "send_errors", "_closed",
+        "rx_packets", "rx_bytes", "dropped", "dropped_bytes", "malformed", "malformed_bytes",
+        "foreign", "unsent", "unsent_bytes", "resized", "send_errors", "_closed",
     )
 
     def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
@@ -119,53 +119,58 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.rx_payload_type: int | None = None       # PT the phone sends us
         self.rx_dtmf_payload_type: int | None = None
         self.direction = "sendrecv"
-        self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = 0
-        self.dropped = self.malformed = self.foreign = self.send_errors = 0
+        self.rx_packets = self.rx_bytes = 0
+        self.dropped = self.dropped_bytes = self.malformed = self.malformed_bytes = 0
+        self.foreign = self.unsent = self.unsent_bytes = self.resized = 0
+        self.send_errors = 0            # ICMP errors reported on this leg's socket
         self._closed: asyncio.Future | None = None
 
     # ----------------------------------------------------------------- the per-packet path
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
+        # Only this leg's own counters move here; what the peer sent out is derived from them
+        # in stats() (received - malformed - dropped - unsent), which saves two updates a packet.
         size = len(data)
         self.rx_packets += 1
         self.rx_bytes += size
         if size < 12 or data[0] & 0xC0 != 0x80:
             self.malformed += 1
+            self.malformed_bytes += size
             return
         if addr != self.source and not self._new_source(data, addr):
             self.dropped += 1
+            self.dropped_bytes += size
             return
         if not self.plain:                 # a tap, a rewrite, or not forwarding
-            self._forward_slow(data)
+            self._forward_slow(data, size)
             return
         peer = self.peer
         try:
             peer.transport.sendto(data, peer.remote)
         except (OSError, ValueError, AttributeError):   # closing, or an unusable address
-            peer.send_errors += 1
-            return
-        peer.tx_packets += 1
-        peer.tx_bytes += size
+            self.unsent += 1
+            self.unsent_bytes += size
 
-    def _forward_slow(self, data: bytes) -> None:
+    def _forward_slow(self, data: bytes, size: int) -> None:
         if self.tap is not None:
             self.tap(data)
         if not self.forward:
             self.dropped += 1
+            self.dropped_bytes += size
             return
         if self.rewrite is not None:
             data = self.rewrite(data)
             if data is None:
                 self.dropped += 1
+                self.dropped_bytes += size
                 return
+            self.resized += len(data) - size     # transcoding changes sizes
         peer = self.peer
         try:
             peer.transport.sendto(data, peer.remote)
         except (OSError, ValueError, AttributeError):
-            peer.send_errors += 1
-            return
-        peer.tx_packets += 1
-        peer.tx_bytes += len(data)
+            self.unsent += 1
+            self.unsent_bytes += len(data)
 
     def _update_plain(self) -> None:
         """The fast path applies when forwarding with no tap and no rewrite."""
@@ -315,9 +320,21 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     def stats(self) -> LegStats:
         r = self.rtcp
+        p = self.peer
         return LegStats(self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.dropped,
                         self.malformed + r.malformed, self.foreign, r.rx_packets, r.tx_packets,
-                        self.send_errors, self.latch.source, self.latch.ssrc, self.latch.relatches)
+                        self.send_errors + p.unsent, self.latch.source, self.latch.ssrc, self.latch.relatches)
+
+    @property
+    def tx_packets(self) -> int:
+        """Packets sent to this leg's phone: what the peer received and forwarded."""
+        p = self.peer
+        return p.rx_packets - p.malformed - p.dropped - p.unsent
+
+    @property
+    def tx_bytes(self) -> int:
+        p = self.peer
+        return p.rx_bytes - p.malformed_bytes - p.dropped_bytes - p.unsent_bytes + p.resized
 
     def __repr__(self) -> str:
         codec = f"{self.codec.name}/{self.payload_type}" if self.codec else "any codec"
@@ -355,7 +372,7 @@ class _RtcpPort(asyncio.DatagramProtocol):
         try:
             peer.transport.sendto(data, peer.remote)
         except (OSError, ValueError, AttributeError):
-            leg.peer.send_errors += 1
+            leg.send_errors += 1
             return
         peer.tx_packets += 1
 
