@@ -111,6 +111,10 @@ class NetstringReader:
             self.buffer = self.buffer[end + 1:]
 
 
+class PortTaken(RuntimeError):
+    """baresip could not bind a port we picked (another process took it first)."""
+
+
 @dataclass
 class Event:
     """A ctrl_tcp event (`type` like CALL_ESTABLISHED) with the local time it arrived."""
@@ -157,7 +161,19 @@ class Baresip:
         (self.workdir / "accounts").write_text("\n".join(self.accounts) + "\n")
         (self.workdir / "contacts").write_text("")
 
-    def start(self, timeout: float = 10.0) -> "Baresip":
+    def start(self, timeout: float = 10.0, attempts: int = 3) -> "Baresip":
+        """Launch baresip and connect to its ctrl_tcp. Our free ports are only free when we looked:
+        if another process took one in between, baresip says so and we try fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._launch(timeout)
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.sip_port, self.ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
+        raise AssertionError("unreachable")
+
+    def _launch(self, timeout: float) -> "Baresip":
         exe = installed()
         if exe is None:
             raise FileNotFoundError("baresip is not installed (Debian package baresip-core)")
@@ -169,14 +185,18 @@ class Baresip:
         deadline = time.monotonic() + timeout
         while True:   # ctrl_tcp listens once baresip has loaded its modules
             if self.proc.poll() is not None:
-                raise RuntimeError(f"baresip exited with {self.proc.returncode}:\n{self.log()}")
+                text = self.log()
+                if "Address already in use" in text:
+                    raise PortTaken(text)
+                raise RuntimeError(f"baresip exited with {self.proc.returncode}:\n{text}")
             try:
                 self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise RuntimeError(f"baresip's ctrl_tcp did not listen on {self.ctrl_port}:\n{self.log()}")
+                    raise RuntimeError(f"baresip's ctrl_tcp did not listen on {self.ctrl_port} "
+                                       f"within {timeout} s:\n{self.log()}")
                 time.sleep(0.05)
         self._sock.settimeout(None)
         threading.Thread(target=self._read, daemon=True).start()
