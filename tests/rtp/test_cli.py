@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from labkit.dsp.quality import snr_db
+from labkit.rtp.send import load_audio
+
+from .test_stream import frames_found
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +34,7 @@ def test_send_wav_to_receiver_subprocess(tmp_path):
     rate = 48000  # the sender must resample 48 kHz to G.711's 8 kHz
     t = np.arange(int(2.0 * rate)) / rate
     signal = 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    signal += np.random.default_rng(0).normal(0, 0.01, len(t))  # no two frames alike
     wav_in, wav_out = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(wav_in, signal, rate, subtype="PCM_16")
     port = free_port_pair()
@@ -59,13 +62,11 @@ def test_send_wav_to_receiver_subprocess(tmp_path):
     assert stats and stats[-1][:3] == ("100", "0", "0.0")
     got, got_rate = sf.read(wav_out, dtype="int16")
     assert got_rate == 8000
-    ref = (signal[::6] * 32767).astype(np.int16)  # what 8 kHz should hold (330 Hz is far below 4 kHz)
-    assert len(got) >= len(ref) * 0.95
-    # the adaptive buffer may drop a frame while it settles, so align the last second on its own
-    tail = ref[8000:15000]
-    scores = np.correlate(got.astype(float), tail.astype(float), mode="valid")
-    at = int(np.argmax(scores))
-    assert snr_db(tail, got[at : at + len(tail)]) > 20  # G.711 A-law after 48k -> 8k resampling
+    # what the sender sent: the file resampled to 8 kHz; each frame must come out bit-exact after
+    # A-law, except the odd frame the adaptive buffer dropped or blended while it settled
+    sent = load_audio(str(wav_in), 8000)
+    found = frames_found(sent, got, "pcma")
+    assert len(found) >= 0.9 * (len(sent) // 160)
 
 
 def test_sender_rejects_bad_destination():
