@@ -104,7 +104,7 @@ class Playout:
     kind: str
     packet: RtpPacket | None = None
     timestamp: int | None = None  # extended RTP timestamp of this slot
-    action: str = ""  # "insert", "drop", "resync" when the buffer moved its playout point
+    action: str = ""  # "insert"/"drop"/"resync" when it moved its playout point; "wait" in silence
 
 
 class JitterBuffer:
@@ -183,7 +183,6 @@ class JitterBuffer:
         self._since_drop = 0
         self._held = 0  # frames concealed while waiting for a missing one
         self._fixed_base: float | None = None
-        self._last_audio_ts: int | None = None
 
     # --- unwrapping ----------------------------------------------------------------------
     @staticmethod
