@@ -132,3 +132,29 @@ def test_telephone_event_errors():
         TelephoneEvent.for_digit("x")
     with pytest.raises(ValueError, match="volume 64 outside"):
         TelephoneEvent(1, volume=64)
+
+
+# --- property tests: any bytes either parse or raise RtpError; valid packets round-trip ---------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=80))
+def test_random_bytes_never_crash_the_parsers(data):
+    for parse in (RtpPacket.parse, parse_rtcp, TelephoneEvent.parse):
+        try:
+            parse(data)
+        except RtpError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pt=st.integers(0, 127), seq=st.integers(0, 65535), ts=st.integers(0, 2**32 - 1),
+    ssrc=st.integers(0, 2**32 - 1), marker=st.booleans(), payload=st.binary(max_size=200),
+    csrc=st.lists(st.integers(0, 2**32 - 1), max_size=15), padding=st.integers(0, 255),
+    ext=st.one_of(st.none(), st.tuples(st.integers(0, 65535), st.binary(max_size=12).map(lambda b: b + bytes(-len(b) % 4)))),
+)
+def test_any_valid_packet_round_trips(pt, seq, ts, ssrc, marker, payload, csrc, padding, ext):
+    p = RtpPacket(pt, seq, ts, ssrc, payload, marker, csrc, ext, padding)
+    assert RtpPacket.parse(bytes(p)) == p
