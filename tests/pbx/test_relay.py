@@ -547,3 +547,23 @@ def test_dtmf_listener_reports_each_digit_once_and_packets_still_pass(arun):
         assert relay.a.tap is None and relay.a.plain
         await hang_up(relay, a, b)
     arun(main)
+
+
+def test_rtcp_from_a_stranger_is_dropped_and_counts_stay_consistent(arun):
+    async def main():
+        relay, a, b = await call()
+        rtcp_a = (relay.a.local[0], relay.a.local[1] + 1)
+        first, stranger = await Phone.open(), await Phone.open()
+        report = bytes(ReceiverReport(0xA, []))
+        first.send(report, rtcp_a)                         # learned: phone A's RTCP source
+        await until(lambda: relay.a.rtcp.rx_packets == 1)
+        stranger.send(report, rtcp_a)                      # strict source: dropped
+        await until(lambda: relay.a.rtcp.rx_packets == 2)
+        for i in range(3):
+            a.send(rtp(i, ssrc=0xA), relay.a.local)
+        for _ in range(3):
+            await b.recv()
+        s = relay.a.stats()
+        assert (s.dropped, s.rtcp_rx, relay.b.stats().tx_packets, relay.b.stats().tx_bytes) == (1, 2, 3, 3 * 172)
+        await hang_up(relay, a, b, first, stranger)
+    arun(main)

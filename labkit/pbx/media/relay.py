@@ -70,7 +70,7 @@ class LegStats:
     rx_bytes: int
     tx_packets: int
     tx_bytes: int
-    dropped: int        # valid RTP not forwarded: foreign source, held, unknown payload type
+    dropped: int        # valid RTP/RTCP not forwarded: foreign source, held, unknown payload type
     malformed: int      # not RTP/RTCP at all (wrong version, too short)
     foreign: int        # dropped because it came from another address than the latched one
     rtcp_rx: int
@@ -321,7 +321,7 @@ class RelayLeg(asyncio.DatagramProtocol):
     def stats(self) -> LegStats:
         r = self.rtcp
         p = self.peer
-        return LegStats(self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.dropped,
+        return LegStats(self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.dropped + r.dropped,
                         self.malformed + r.malformed, self.foreign, r.rx_packets, r.tx_packets,
                         self.send_errors + p.unsent, self.latch.source, self.latch.ssrc, self.latch.relatches)
 
@@ -345,14 +345,14 @@ class _RtcpPort(asyncio.DatagramProtocol):
     """The odd-port RTCP socket of a leg: relayed to the peer's RTCP, latched like RTP."""
 
     __slots__ = ("leg", "transport", "source", "remote", "sdp_remote", "forward",
-                 "rx_packets", "tx_packets", "malformed", "_closed")
+                 "rx_packets", "tx_packets", "malformed", "dropped", "_closed")
 
     def __init__(self, leg: RelayLeg):
         self.leg = leg
         self.transport = None
         self.source = self.remote = self.sdp_remote = None
         self.forward = False
-        self.rx_packets = self.tx_packets = self.malformed = 0
+        self.rx_packets = self.tx_packets = self.malformed = self.dropped = 0
         self._closed: asyncio.Future | None = None
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
@@ -363,7 +363,7 @@ class _RtcpPort(asyncio.DatagramProtocol):
         leg = self.leg
         if addr != self.source:
             if not leg.latch.armed or self.source is not None:
-                leg.dropped += 1                 # strict source once learned
+                self.dropped += 1                # strict source once learned
                 return
             self.source = self.remote = addr
         if not self.forward:
