@@ -243,3 +243,33 @@ def test_two_sessions_in_memory_through_a_seeded_network():
     played = b.received_audio()
     assert len(played) >= 150 * 160 * 0.95
     assert b.jitter_buffer.late == 0 and b.jitter_buffer.concealed >= expected_lost
+
+
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+def test_ipv6_loopback_media_and_rtcp():
+    async def main():
+        rx = MediaStream("pcmu", local=("::1", 0), rtcp_interval=0.3)
+        await rx.start()
+        tx = MediaStream("pcmu", local=("::1", 0), remote=rx.address, rtcp_interval=0.3)
+        await tx.start()
+        tx.play(tone(1.0))
+        await tx.drain(timeout=5)
+        await asyncio.sleep(0.4)
+        await tx.stop()
+        await rx.stop()
+        return tx, rx
+
+    tx, rx = asyncio.run(main())
+    assert rx.packets_received == 50 and rx.remote == tx.address and rx.remote[0] == "::1"
+    assert tx.rtt is not None
