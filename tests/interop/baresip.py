@@ -29,8 +29,8 @@ MODULE_PATH = "/usr/lib/baresip/modules"
 CONFIG_TEMPLATE = """\
 # baresip config written by tests/interop/baresip.py: loopback only, no sound card
 poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{sip_port}
-net_interface\t\t127.0.0.1
+sip_listen\t\t{listen}
+net_interface\t\t{host}
 call_local_timeout\t30
 call_max_calls\t\t2
 # microphone: a {tone_hz} Hz sine (ausine only makes 48 kHz stereo; baresip resamples to 8 kHz)
@@ -76,7 +76,8 @@ def version() -> tuple[int, ...] | None:
 def account_line(user: str, password: str, pbx_host: str, pbx_port: int, *, regint: int = 60,
                  answer: str | None = None) -> str:
     """One line of baresip's `accounts` file: the AOR on the PBX, digest password, re-register interval."""
-    line = f"<sip:{user}@{pbx_host}:{pbx_port};transport=udp>;auth_pass={password};regint={regint}"
+    host = f"[{pbx_host}]" if ":" in pbx_host else pbx_host
+    line = f"<sip:{user}@{host}:{pbx_port};transport=udp>;auth_pass={password};regint={regint}"
     if answer:
         line += f";answermode={answer}"       # 'auto': answer incoming calls at once
     return line
@@ -132,6 +133,7 @@ class Baresip:
     accounts: list[str] = field(default_factory=list)   # registered at start (see add_account)
     tone_hz: int = 440
     name: str = "phone"
+    host: str = "127.0.0.1"          # the loopback address baresip binds and advertises (or "::1")
     sip_port: int = field(default_factory=free_port)
     ctrl_port: int = field(default_factory=lambda: free_port(socket.SOCK_STREAM))
     rtp_range: tuple[int, int] = (40000, 40999)
@@ -155,7 +157,8 @@ class Baresip:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.record_dir.mkdir(exist_ok=True)
         (self.workdir / "config").write_text(CONFIG_TEMPLATE.format(
-            sip_port=self.sip_port, ctrl_port=self.ctrl_port, tone_hz=self.tone_hz, name=self.name,
+            listen=f"[{self.host}]:{self.sip_port}" if ":" in self.host else f"{self.host}:{self.sip_port}",
+            host=self.host, ctrl_port=self.ctrl_port, tone_hz=self.tone_hz, name=self.name,
             rtp_min=self.rtp_range[0], rtp_max=self.rtp_range[1], module_path=MODULE_PATH,
             record_dir=self.record_dir))
         (self.workdir / "accounts").write_text("\n".join(self.accounts) + "\n")

@@ -96,16 +96,16 @@ class PbxProcess:
         return self.proc.returncode
 
 
-def start_pbx(workdir: Path, config_text: str, timeout: float = 20.0) -> PbxProcess:
-    """Run the PBX with this config on 127.0.0.1, a free port; return once it says it is ready."""
+def start_pbx(workdir: Path, config_text: str, timeout: float = 20.0, bind: str = "127.0.0.1") -> PbxProcess:
+    """Run the PBX with this config on `bind` (loopback), a free port; return once it says it is ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "pbx.toml"
     config.write_text(config_text)
     data_dir = workdir / "data"
-    cmd = [sys.executable, "-u", "-m", "labkit.pbx", "--config", str(config), "--bind", "127.0.0.1",
+    cmd = [sys.executable, "-u", "-m", "labkit.pbx", "--config", str(config), "--bind", bind,
            "--port", "0", "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pbx = PbxProcess(proc, "127.0.0.1", 0, data_dir, config)
+    pbx = PbxProcess(proc, bind, 0, data_dir, config)
     threading.Thread(target=pbx._pump, daemon=True).start()
     try:
         m = pbx.wait_for(r"ready on (\S+):(\d+)", timeout)

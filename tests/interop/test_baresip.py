@@ -8,6 +8,7 @@ B2BUA relay. Loopback only; every process is started here and ended here.
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import pytest
@@ -186,3 +187,39 @@ def test_baresip_registers_and_calls_over_tcp(pbx, phone_factory):
     heard, rate = phone.heard()
     reference, _ = sf.read(str(SOUNDS / "hello-world.wav"), dtype="int16")
     assert baresip.best_correlation(heard, reference) > 0.95
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_baresip_over_ipv6_loopback(tmp_path):
+    """SIP and RTP on ::1: bracketed hosts in Via/Contact/URIs, `c=IN IP6` in SDP, the prompt heard."""
+    require_baresip()
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    config = PBX_CONFIG.replace("[rtp]\n", '[server]\nbind = "::1"\n[rtp]\nbind = "::1"\n')
+    pbx = start_pbx(tmp_path / "pbx", config, bind="::1")
+    phone = baresip.Baresip(tmp_path / "alice6", host="::1")
+    try:
+        phone.start()
+        event = phone.add_account(baresip.account_line("100", PASSWORDS["100"], pbx.host, pbx.port))
+        assert event.type == "REGISTER_OK", (event.data, phone.log()[-2000:])
+        assert re.search(r"^100\s+-> sip:100-\S+@\[::1\]:\d+\s+expires in \d+ s\s+\(via udp:\[::1\]:\d+\)",
+                         pbx.cli("--list").stdout, re.M), pbx.cli("--list").stdout
+        since = phone.mark()
+        assert phone.command("dial", "700")["ok"]
+        phone.wait_event("CALL_ESTABLISHED", since=since)
+        phone.wait_event("CALL_CLOSED", since=since, timeout=10)
+        assert "receiving from [::1]:" in phone.log()
+        heard, rate = phone.heard()
+        reference, _ = sf.read(str(SOUNDS / "hello-world.wav"), dtype="int16")
+        assert baresip.best_correlation(heard, reference) > 0.95
+    finally:
+        phone.close()
+        pbx.stop()
