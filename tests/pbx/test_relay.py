@@ -567,3 +567,23 @@ def test_rtcp_from_a_stranger_is_dropped_and_counts_stay_consistent(arun):
         assert (s.dropped, s.rtcp_rx, relay.b.stats().tx_packets, relay.b.stats().tx_bytes) == (1, 2, 3, 3 * 172)
         await hang_up(relay, a, b, first, stranger)
     arun(main)
+
+
+def test_transcoding_to_wideband_resamples_the_audio():
+    """PCMU (8 kHz) -> G.722 (16 kHz audio, 8 kHz RTP clock): a 1 kHz tone stays a 1 kHz tone."""
+    tone = (6000 * np.sin(2 * np.pi * 1000 * np.arange(8000) / 8000)).astype(np.int16)
+    tc = Transcoder("pcmu", 0, "g722", 9, out_ssrc=5)
+    decoder = get_codec("g722").decoder()
+    out = []
+    for i, frame in enumerate(tone.reshape(50, 160)):
+        packet = RtpPacket.parse(tc.convert(rtp(i, pt=0, ts=160 * i, payload=ulaw_encode(frame).tobytes())))
+        assert (packet.payload_type, len(packet.payload)) == (9, 160)
+        out.append((packet.timestamp, decoder.decode(packet.payload)))
+    assert [(ts - out[0][0]) & 0xFFFFFFFF for ts, _ in out] == [160 * i for i in range(50)]  # 8 kHz clock
+    audio = np.concatenate([pcm for _, pcm in out]).astype(float)[3200:]    # 16 kHz; skip the start
+    assert len(audio) == 16000 - 3200
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    peak_hz = np.argmax(spectrum) * 16000 / len(audio)
+    assert abs(peak_hz - 1000) < 5
+    rms_db = 20 * np.log10(np.sqrt(np.mean(audio ** 2)) / (6000 / np.sqrt(2)))
+    assert abs(rms_db) < 1.0, rms_db
