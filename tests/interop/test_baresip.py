@@ -73,7 +73,8 @@ def test_sha256_offered_registers_only_if_baresip_knows_sha256(tmp_path, offer):
     require_baresip()
     knows_sha256 = (baresip.version() or (0,)) >= SHA256_SINCE
     algorithms = ", ".join(f'"{a}"' for a in offer)
-    config = f'[security]\ndigest_algorithms = [{algorithms}]\n[endpoints.100]\npassword = "secret100"\ncontext = "internal"\n'
+    config = (f'[security]\ndigest_algorithms = [{algorithms}]\n'
+              '[endpoints.100]\npassword = "secret100"\ncontext = "internal"\n')
     pbx = start_pbx(tmp_path / "pbx", config)
     phone = baresip.Baresip(tmp_path / "alice")
     try:
