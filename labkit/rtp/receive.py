@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import sys
 
 import numpy as np
@@ -18,13 +19,42 @@ import numpy as np
 from .stream import MediaStream
 
 
-def open_playback(rate: int):
-    """A sounddevice output stream, or None with a clear message when there is no device."""
-    try:
+class Playback:
+    """Plays frames on the sound card from PortAudio's own thread, so a slow audio device never
+    blocks the event loop (the stream's clock). Frames wait in a short queue; an empty queue
+    plays silence."""
+
+    def __init__(self, rate: int) -> None:
         import sounddevice as sd  # raises OSError, not ImportError, without PortAudio
-        out = sd.OutputStream(samplerate=rate, channels=1, dtype="int16")
-        out.start()
-        return out
+
+        self.rate = rate
+        self._pending = collections.deque()
+        self._buffer = np.zeros(0, np.int16)
+        self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="int16", callback=self._fill)
+        self._stream.start()
+
+    def write(self, frame: np.ndarray) -> None:
+        self._pending.append(frame)
+        while len(self._pending) > 50:  # never fall more than a second behind
+            self._pending.popleft()
+
+    def _fill(self, out, frames, time_info, status) -> None:
+        while len(self._buffer) < frames and self._pending:
+            self._buffer = np.concatenate([self._buffer, self._pending.popleft()])
+        n = min(frames, len(self._buffer))
+        out[:n, 0] = self._buffer[:n]
+        out[n:, 0] = 0
+        self._buffer = self._buffer[n:]
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+def open_playback(rate: int) -> Playback | None:
+    """Sound-card playback, or None with a clear message when there is no device."""
+    try:
+        return Playback(rate)
     except (OSError, ImportError) as exc:
         print(f"no audio output device ({exc}); writing the WAV file only", flush=True)
     except Exception as exc:  # PortAudioError: no default device, unsupported rate…
@@ -42,16 +72,17 @@ async def run(args) -> int:
     player = None
     stream = MediaStream(args.codec, local=(args.host, args.port), ptime=args.ptime)
     if args.playback:
-        rate_hint = 8000
-        try:
-            from labkit.codecs import get_codec
+        opened = False
 
-            rate_hint = get_codec(args.codec).sample_rate if args.codec else 8000
-        except ValueError:
-            pass
-        player = open_playback(rate_hint)
-        if player is not None:
-            stream.on_audio = lambda frame: player.write(frame.reshape(-1, 1))
+        def to_speaker(frame: np.ndarray) -> None:
+            nonlocal player, opened
+            if not opened:  # the codec (and so the rate) may only be known from the first packet
+                opened = True
+                player = open_playback(stream.codec.sample_rate)
+            if player is not None:
+                player.write(frame)
+
+        stream.on_audio = to_speaker
     try:
         await stream.start()
     except OSError as exc:
@@ -80,7 +111,6 @@ async def run(args) -> int:
     finally:
         await stream.stop()
         if player is not None:
-            player.stop()
             player.close()
     print(report_line(stream), flush=True)
     audio = stream.received_audio()
@@ -100,7 +130,8 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--port", type=int, required=True, help="RTP port (RTCP on port+1)")
     ap.add_argument("-o", "--output", required=True, help="WAV file to write")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    ap.add_argument("--codec", default=None, help="expected codec (default: from the static payload type)")
+    ap.add_argument("--codec", default=None, choices=("pcmu", "pcma", "g722", "opus", "l16"),
+                    help="expected codec (default: from the first packet's payload type)")
     ap.add_argument("--ptime", type=int, default=20)
     ap.add_argument("--duration", type=float, help="stop after this many seconds")
     ap.add_argument("--idle", type=float, default=2.0, help="stop after this long without packets")
