@@ -25,6 +25,7 @@ MAX_MESSAGE = 65535          # a SIP message larger than this is refused (UDP's 
 MAX_STREAM_BUFFER = 4 * MAX_MESSAGE
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+MAX_REMEMBERED_DESTINATIONS = 4096   # response routes kept (top Via, peer) -> destination
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,25 @@ def missing_header_reason(msg: Request) -> str | None:
             return f"Missing {name} header"
     try:
         msg.via, msg.from_, msg.to, msg.cseq  # noqa: B018 — parse the typed values now
+    except ParseError as exc:
+        return str(exc)
+    if msg.cseq.method != msg.method:
+        return f"CSeq method {msg.cseq.method} does not match request method {msg.method}"
+    return None
+
+
+def check_and_stamp(msg: Request, peer: Peer) -> str | None:
+    """`missing_header_reason` and `stamp_received` in the order that parses each header once.
+
+    Stamping rewrites the top Via, and any header change drops every typed value parsed so
+    far; so the Via is read and stamped first, then From, To and CSeq are parsed and stay
+    cached for the transaction layer and the TU. Returns the reason a request is refused."""
+    for name in REQUIRED_HEADERS:
+        if msg.get(name) is None:
+            return f"Missing {name} header"
+    try:
+        stamp_received(msg, peer)
+        msg.from_, msg.to, msg.cseq  # noqa: B018 — parse the typed values now
     except ParseError as exc:
         return str(exc)
     if msg.cseq.method != msg.method:
@@ -131,6 +151,7 @@ class TransportLayer:
         self._ids = itertools.count(1)
         self.addresses: dict[str, tuple[str, int]] = {}
         self.dropped = 0
+        self._destinations: dict[tuple[str | None, Peer], Peer] = {}   # see send_response
 
     # ---- listening -------------------------------------------------------------------------
     async def listen_udp(self, host: str = "127.0.0.1", port: int = 5060) -> tuple[str, int]:
@@ -198,16 +219,16 @@ class TransportLayer:
             self._drop(peer, data[:200], f"internal parser error: {exc!r}")
             return
         if isinstance(msg, Request):
-            reason = missing_header_reason(msg)
+            reason = check_and_stamp(msg, peer)
             if reason is not None:
                 if msg.method != "ACK" and msg.get("Via") and msg.get("Call-ID") and msg.get("CSeq"):
                     self._answer_bad(msg, reason, peer)
                 else:
                     self._drop(peer, data[:200], reason)
                 return
-            stamp_received(msg, peer)
         self.bus.publish("sip.in", message=msg, peer=peer, local=self.addresses.get(peer.transport))
-        log.info("<- %-3s %-21s %s", peer.transport, peer, summarize(msg))
+        if log.isEnabledFor(logging.INFO):   # summarize() costs a URI format: only when it is shown
+            log.info("<- %-3s %-21s %s", peer.transport, peer, summarize(msg))
         try:
             self.handler(msg, peer)
         except Exception:
@@ -257,12 +278,26 @@ class TransportLayer:
         ok = self.send_bytes(bytes(msg), peer)
         if ok:
             self.bus.publish("sip.out", message=msg, peer=peer, local=self.addresses.get(peer.transport))
-            log.info("-> %-3s %-21s %s", peer.transport, peer, summarize(msg))
+            if log.isEnabledFor(logging.INFO):
+                log.info("-> %-3s %-21s %s", peer.transport, peer, summarize(msg))
         return ok
 
     def send_response(self, response: Response, peer: Peer) -> bool:
-        """RFC 3261 §18.2.2 (+ RFC 3581): route a response by its top Via."""
-        return self.send(response, response_destination(response, peer))
+        """RFC 3261 §18.2.2 (+ RFC 3581): route a response by its top Via.
+
+        Every response of a transaction carries the same top Via (copied from the request),
+        so the destination is remembered by that Via's text and the peer: a 180, its 200 and
+        the 200's retransmissions parse the Via once, not each time."""
+        if peer.transport != "udp" and peer.connection is not None:
+            return self.send(response, peer)
+        key = (response.get("Via"), peer)
+        destination = self._destinations.get(key)
+        if destination is None:
+            destination = response_destination(response, peer)
+            if len(self._destinations) >= MAX_REMEMBERED_DESTINATIONS:
+                self._destinations.clear()
+            self._destinations[key] = destination
+        return self.send(response, destination)
 
     async def connect(self, peer: Peer) -> Peer:
         """The peer with an open connection (reusing one to the same address) for stream transports."""
