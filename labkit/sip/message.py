@@ -380,10 +380,13 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("from")
         if value is None:
-            raw = self._one("From")
+            raw = headers._first("from")
+            if raw is None:
+                raise ParseError("missing From header")
             try:
                 value = typed["from"] = NameAddr.parse(raw)
             except ParseError as err:
@@ -392,10 +395,13 @@ class Message:
 
     @property
     def to(self) -> NameAddr:
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("to")
         if value is None:
-            raw = self._one("To")
+            raw = headers._first("to")
+            if raw is None:
+                raise ParseError("missing To header")
             try:
                 value = typed["to"] = NameAddr.parse(raw)
             except ParseError as err:
@@ -404,10 +410,13 @@ class Message:
 
     @property
     def call_id(self) -> str:
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("call-id")
         if value is None:
-            value = self._one("Call-ID")
+            value = headers._first("call-id")
+            if value is None:
+                raise ParseError("missing Call-ID header")
             if not value or " " in value or "\t" in value:
                 raise ParseError(f"bad Call-ID {value!r}")
             typed["call-id"] = value
@@ -415,10 +424,14 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("cseq")
         if value is None:
-            value = typed["cseq"] = CSeq.parse(self._one("CSeq"))   # its errors name CSeq
+            raw = headers._first("cseq")
+            if raw is None:
+                raise ParseError("missing CSeq header")
+            value = typed["cseq"] = CSeq.parse(raw)   # its errors name CSeq
         return value
 
     @property
@@ -708,8 +721,9 @@ def _parse_usual(data: bytes) -> Request | Response | None:
     names = parts[1::2]
     try:
         keys = list(map(_KEY_OF.__getitem__, names))
-    except KeyError:
-        if not all(_learn_name(name, ":").__class__ is tuple for name in names):
+    except KeyError:   # a name not seen before: check it (and remember it while there is room)
+        if not all(_learn_name(name, ":").__class__ is tuple for name in names) \
+                or not all(map(_KEY_OF.__contains__, names)):
             return None
         keys = list(map(_KEY_OF.__getitem__, names))
     values = parts[2::2]
