@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import baresip
+from . import baresip, linphone
 from .conftest import PASSWORDS, PBX_CONFIG
 from .pbxproc import start_pbx
 
@@ -42,6 +42,30 @@ def options_round_trip(host: str, port: int) -> float:
         if not reply.startswith(b"SIP/2.0 200"):
             raise RuntimeError(f"OPTIONS got {reply[:40]!r}")
         return elapsed
+
+
+def linphone_call_setups(workdir: Path, pbx, rounds: int) -> list[float]:
+    """Seconds from `call sip:600@...` typed to linphonec until it prints 'connected' (empty without linphonec)."""
+    if linphone.installed() is None:
+        return []
+    phone = linphone.Linphonec(workdir)
+    try:
+        phone.start()
+        if phone.register("100", PASSWORDS["100"], pbx.host, pbx.port) != "LinphoneRegistrationOk":
+            raise RuntimeError("linphonec did not register:\n" + phone.output()[-2000:])
+        setups = []
+        for _ in range(rounds):
+            since = phone.mark()
+            start = time.time()
+            phone.send(f"call sip:600@{pbx.host}:{pbx.port}")
+            at, _ = phone.wait_output(r"Call \d+ with .* connected", since=since)
+            setups.append(at - start)
+            phone.send("terminate")
+            phone.wait_output(r"Call \d+ with .* ended", since=since)
+            time.sleep(0.1)
+        return setups
+    finally:
+        phone.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
             for _ in range(opts.rounds * 3):
                 options.append(options_round_trip(pbx.host, pbx.port))
+            lin_setups = linphone_call_setups(work / "linphone", pbx, opts.rounds)
         finally:
             phone.close()
             pbx.stop()
@@ -88,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{opts.rounds} rounds, medians:")
     print(f"  registration (uanew -> REGISTER_OK, MD5 digest):   {reg:7.1f} ms  = {reg / ref:5.1f} x reference")
     print(f"  call set-up  (dial 600 -> CALL_ESTABLISHED):       {setup:7.1f} ms  = {setup / ref:5.1f} x reference")
+    if lin_setups:
+        lin = statistics.median(lin_setups) * 1000
+        print(f"  linphonec call set-up (call 600 -> 'connected'):   {lin:7.1f} ms  = {lin / ref:5.1f} x reference")
     print(f"  reference    (one OPTIONS round trip from Python): {ref:7.1f} ms")
     return 0
 
