@@ -84,8 +84,9 @@ class RelayServer:
     """Runs in the child: opens N calls of one relay kind, reports its CPU in the window
     (CPU time of the thread running the event loop: all the relaying happens there)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, bare_rtcp: bool = False):
         self.kind = kind
+        self.bare_rtcp = bare_rtcp
         self.calls: list = []
         self.ports = None
         self.cpu: list[float] = []
@@ -108,7 +109,7 @@ class RelayServer:
             from relay_peer import BareCall
             port = PORT_RANGE[0]
             for _ in range(n):
-                call = await BareCall(BIND, to_a, to_b, first_port=port).open()
+                call = await BareCall(BIND, to_a, to_b, first_port=port, rtcp=self.bare_rtcp).open()
                 port = call.ports[1] + 2
                 self.calls.append(call)
                 ports_a.append(call.ports[0])
@@ -141,7 +142,7 @@ class RelayServer:
         return {"cpu": cpu, **stats}
 
 
-def serve(kind: str, realtime: bool = False) -> None:
+def serve(kind: str, realtime: bool = False, bare_rtcp: bool = False) -> None:
     """Child process: JSON commands on stdin, JSON answers on stdout."""
     pinned = pin(0)
     policy = "normal"
@@ -156,7 +157,7 @@ def serve(kind: str, realtime: bool = False) -> None:
     else:
         from labkit.pbx.loop import new_event_loop, loop_name
         loop = new_event_loop()
-    server = RelayServer(kind)
+    server = RelayServer(kind, bare_rtcp)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < min(hard, 20000):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
@@ -181,9 +182,10 @@ def serve(kind: str, realtime: bool = False) -> None:
 class Relay:
     """The parent's handle on a relay child process."""
 
-    def __init__(self, kind: str, realtime: bool = False):
+    def __init__(self, kind: str, realtime: bool = False, bare_rtcp: bool = False):
         self.kind = kind
-        cmd = [sys.executable, __file__, "--serve", kind] + (["--realtime"] if realtime else [])
+        cmd = ([sys.executable, __file__, "--serve", kind] + (["--realtime"] if realtime else [])
+               + (["--bare-rtcp"] if bare_rtcp else []))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         hello = self.read()
         self.loop, self.pinned, self.policy = hello["loop"], hello["pinned"], hello["policy"]
@@ -492,11 +494,13 @@ def main() -> None:
                     help="run relay and generator SCHED_FIFO (root): on a busy machine scheduling pauses "
                          "otherwise dominate the delay figures (neither spins: the relay blocks in epoll, "
                          "the generator sleeps between 1 ms ticks)")
+    ap.add_argument("--bare-rtcp", action="store_true",
+                    help="bare relays also bind the idle odd RTCP ports, as labkit (and any real relay) does")
     ap.add_argument("--python-only", action="store_true", help="only the in-process per-packet cost")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.realtime)
+        serve(args.serve, args.realtime, args.bare_rtcp)
         return
 
     print("Python work per packet in datagram_received (no syscalls; CPU time, best of 3):")
@@ -539,7 +543,7 @@ def main() -> None:
     limited: dict[str, int] = {}
     cost: dict[str, list[tuple[int, float]]] = {}
     for kind in kinds:
-        relay = Relay(kind, args.realtime)
+        relay = Relay(kind, args.realtime, args.bare_rtcp)
         if args.realtime and relay.policy != "SCHED_FIFO":
             print(f"    ({kind}: SCHED_FIFO refused, relay runs with normal scheduling)")
         try:

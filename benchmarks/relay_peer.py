@@ -33,9 +33,11 @@ class BareLeg(asyncio.DatagramProtocol):
 class BareCall:
     """Two bare legs: what arrives on ``a`` goes to ``to_b``, what arrives on ``b`` to ``to_a``."""
 
-    def __init__(self, bind: str, to_a: tuple, to_b: tuple, first_port: int = 0):
+    def __init__(self, bind: str, to_a: tuple, to_b: tuple, first_port: int = 0, rtcp: bool = False):
         self.bind, self.to_a, self.to_b = bind, to_a, to_b
         self.first_port = first_port        # try ports from here (like labkit's range), else any
+        self.rtcp = rtcp                    # also hold the (idle) odd RTCP ports, as a real relay must
+        self._idle: list[asyncio.BaseTransport] = []
         self.a, self.b = BareLeg(), BareLeg()
         self.a.peer, self.b.peer = self.b, self.a
         self.a.destination, self.b.destination = to_b, to_a
@@ -60,6 +62,16 @@ class BareCall:
             sock.setblocking(False)
             await loop.create_datagram_endpoint(lambda leg=leg: leg, sock=sock)
             ports.append(sock.getsockname()[1])
+            if self.rtcp:
+                extra = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    extra.bind((self.bind, ports[-1] + 1))
+                except OSError:
+                    extra.close()
+                    continue
+                extra.setblocking(False)
+                transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=extra)
+                self._idle.append(transport)
         self.ports = (ports[0], ports[1])
         return self
 
@@ -67,3 +79,5 @@ class BareCall:
         for leg in (self.a, self.b):
             if leg.transport is not None:
                 leg.transport.close()
+        for transport in self._idle:
+            transport.close()
