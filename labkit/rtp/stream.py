@@ -188,6 +188,8 @@ class MediaSession:
         self.foreign = 0  # datagrams from someone other than the latched peer
         self.unexpected_payload = 0
         self.packets_received = 0
+        self.rx_duration_changes = 0  # times the peer's packet duration differed from ours
+        self._last_arrival = 0.0
         self.late_sends = 0  # ticks that woke more than one ptime late
         self.max_send_lateness = 0.0
         self.rtcp_sent = 0
@@ -230,9 +232,39 @@ class MediaSession:
         self.ts_increment = codec.timestamp_increment(self.ptime)
         self.encoder = codec.encoder()
         self.decoder = codec.decoder()
-        self.concealer = Concealer(codec.sample_rate, self.frame_samples)
-        self.jitter_buffer = JitterBuffer(codec.clock_rate, self.ptime / 1000, **self.jitter_options)
+        self._setup_receive(self.ts_increment)
         self.sender = RtpSender(self.payload_type, rng=self._rng)
+
+    def _setup_receive(self, packet_ts: int) -> None:
+        """Jitter buffer and concealer for the peer's packet duration (``packet_ts`` timestamp
+        units), which need not be ours: a=ptime is only a wish, so a phone may send 30 ms while
+        we send 20 ms. Played audio goes through a small sample FIFO either way."""
+        from labkit.dsp.plc import Concealer
+
+        codec = self.codec
+        self.rx_packet_ts = packet_ts
+        self.rx_frame_samples = packet_ts * codec.sample_rate // codec.clock_rate
+        self.concealer = Concealer(codec.sample_rate, self.rx_frame_samples)
+        self.jitter_buffer = JitterBuffer(codec.clock_rate, packet_ts / codec.clock_rate, **self.jitter_options)
+        self._rx_fifo = np.zeros(0, np.int16)
+        self._last_rx: tuple[int, int] | None = None  # (sequence, timestamp) of the last packet
+
+    def _check_packet_duration(self, packet: RtpPacket) -> None:
+        """Learn the peer's packet duration from consecutive packets; rebuild the receive path if
+        it differs from what we assumed (before playout starts that costs nothing)."""
+        last, self._last_rx = self._last_rx, (packet.sequence_number, packet.timestamp)
+        if last is None or (last[0] + 1) & 0xFFFF != packet.sequence_number or packet.marker:
+            return
+        step = (packet.timestamp - last[1]) & 0xFFFFFFFF
+        clock = self.codec.clock_rate
+        if step != self.rx_packet_ts and clock // 200 <= step <= clock // 8:  # 5..125 ms
+            if step * self.codec.sample_rate % clock == 0:
+                queued = list(self.jitter_buffer._packets.values())
+                self._setup_receive(step)
+                self.rx_duration_changes += 1
+                self._last_rx = (packet.sequence_number, packet.timestamp)
+                for _, p in sorted(queued, key=lambda e: e[0]):
+                    self.jitter_buffer.put(p, self._last_arrival)
 
     # --- what the application does -----------------------------------------------------
     def play(self, pcm: np.ndarray) -> None:
@@ -343,19 +375,28 @@ class MediaSession:
     def _receive_tick(self, now: float) -> None:
         if self.jitter_buffer is None:
             return
-        out = self.jitter_buffer.get(now)
-        if out.kind == IDLE:
-            return
-        pcm = None
-        if out.kind == AUDIO:
-            try:
-                pcm = self.decoder.decode(out.packet.payload)
-            except Exception:  # a payload this decoder cannot use: conceal instead of crashing
-                self.malformed += 1
-        if pcm is not None and len(pcm) == self.frame_samples:
-            frame = self.concealer.good(pcm)
-        else:
-            frame = self.concealer.conceal()
+        need = self.frame_samples
+        while len(self._rx_fifo) < need:
+            # the frame pulled now starts playing once the FIFO ahead of it has played
+            at = now + len(self._rx_fifo) / self.codec.sample_rate
+            out = self.jitter_buffer.get(at)
+            if out.kind == IDLE:
+                if not len(self._rx_fifo):
+                    return  # nothing to play yet
+                self._rx_fifo = np.concatenate([self._rx_fifo, np.zeros(need - len(self._rx_fifo), np.int16)])
+                break
+            pcm = None
+            if out.kind == AUDIO:
+                try:
+                    pcm = self.decoder.decode(out.packet.payload)
+                except Exception:  # a payload this decoder cannot use: conceal instead of crashing
+                    self.malformed += 1
+            if pcm is not None and len(pcm) == self.rx_frame_samples:
+                piece = self.concealer.good(pcm)
+            else:
+                piece = self.concealer.conceal()
+            self._rx_fifo = np.concatenate([self._rx_fifo, piece])
+        frame, self._rx_fifo = self._rx_fifo[:need], self._rx_fifo[need:]
         if self.record:
             self._frames.append(frame)
         if self.on_audio:
@@ -400,6 +441,8 @@ class MediaSession:
             self.stats = ReceiverStats(packet.ssrc, self.codec.clock_rate)
         valid = self.stats.update(packet, now)
         if valid or self.stats.received == 0:  # valid, or still on probation: let it play
+            self._last_arrival = now
+            self._check_packet_duration(packet)
             self.jitter_buffer.put(packet, now)
 
     def _on_dtmf(self, packet: RtpPacket) -> None:
@@ -590,7 +633,9 @@ class MediaStream(MediaSession):
                 self.max_send_lateness = max(self.max_send_lateness, lateness)
                 if lateness > interval:
                     self.late_sends += 1
-                self._flush(self.tick(now))
+                # each tick runs at its own scheduled time: a stalled loop catches up on the
+                # frames it owes instead of making the jitter buffer think it fell behind
+                self._flush(self.tick(clock.due(n)))
                 n += 1
             if self.idle and self._drained is not None:
                 self._drained.set()

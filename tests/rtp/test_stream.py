@@ -273,3 +273,30 @@ def test_ipv6_loopback_media_and_rtcp():
     tx, rx = asyncio.run(main())
     assert rx.packets_received == 50 and rx.remote == tx.address and rx.remote[0] == "::1"
     assert tx.rtt is not None
+
+
+@pytest.mark.parametrize("peer_ptime", [30, 10])
+def test_receiver_follows_the_peers_packet_duration(peer_ptime):
+    """a=ptime is only a wish: a phone may send 30 ms packets to a 20 ms receiver."""
+    from labkit.rtp.stream import MediaSession
+
+    A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
+    a = MediaSession("pcmu", remote=B, ptime=peer_ptime, rng=random.Random(1))
+    b = MediaSession("pcmu", ptime=20, jitter={"min_delay": 0.06}, rng=random.Random(2))
+    sent = tone(1.2)
+    a.play(sent)
+    in_flight, t_a, t_b = [], 0.0, 0.0
+    while min(t_a, t_b) < 1.8:  # each side on its own ptime clock
+        if t_a <= t_b:
+            in_flight += [(t_a + 0.030, data) for data, _ in a.tick(t_a)]
+            t_a = round(t_a + peer_ptime / 1000, 6)
+        else:
+            for t, data in [x for x in in_flight if x[0] <= t_b]:
+                b.receive_rtp(data, A, t)
+            in_flight = [x for x in in_flight if x[0] > t_b]
+            b.tick(t_b)
+            t_b = round(t_b + 0.020, 6)
+    assert b.rx_duration_changes == 1 and b.rx_frame_samples == 8 * peer_ptime
+    found = frames_found(sent, b.received_audio(), "pcmu", frame=8 * peer_ptime)
+    n = len(sent) // (8 * peer_ptime)
+    assert found == [found[0] + 8 * peer_ptime * k for k in range(n)]  # every frame, bit-exact, in order
