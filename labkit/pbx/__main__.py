@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.bind:
         config.bind = args.bind
+        if "bind" not in config.raw.get("rtp", {}):
+            config.rtp_bind = args.bind   # media follows signalling unless [rtp] bind says otherwise
     if args.port is not None:
         config.port = args.port
     if args.data_dir:

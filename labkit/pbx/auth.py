@@ -8,6 +8,7 @@ password take the same path, the same work and get the same answer: no user enum
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from typing import Callable
@@ -29,6 +30,14 @@ class Authenticator:
         self.digest = DigestServer(config.realm, self._credential, nonce_lifetime=config.nonce_lifetime,
                                    algorithms=config.digest_algorithms)
         self.ban = FailureBan(config.max_failures, config.window, config.ban_seconds)
+        self.ban_ignore = [ipaddress.ip_network(a, strict=False) for a in config.ban_ignore]
+
+    def _ignored(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.ban_ignore)
 
     def _credential(self, user: str) -> Credential | None:
         ep = self.config.endpoints.get(user)
@@ -84,7 +93,8 @@ class Authenticator:
         log.warning("authentication failed from %s (user %r, %s): %s", incoming.peer, user,
                     incoming.request.method, reason)
         self.bus.publish("security.auth_failed", peer=incoming.peer, user=user, reason=reason)
-        self._log_ban_events(self.ban.failure(host, now))
+        if not self._ignored(host):
+            self._log_ban_events(self.ban.failure(host, now))
 
     def _log_ban_events(self, events) -> None:
         for ev in events:

@@ -54,6 +54,7 @@ class Config:
     ban_seconds: float = 600.0
     nonce_lifetime: float = 300.0
     digest_algorithms: list[str] = field(default_factory=lambda: ["SHA-256", "MD5"])
+    ban_ignore: list[str] = field(default_factory=list)   # addresses never banned (fail2ban's ignoreip)
     rtp_bind: str = "127.0.0.1"
     rtp_port_min: int = 10000
     rtp_port_max: int = 20000
@@ -68,7 +69,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"bind": str, "port": int, "transports": list, "realm": str, "user_agent": str, "data_dir": str},
     "registrar": {"min_expires": int, "max_expires": int, "default_expires": int},
     "security": {"max_failures": int, "window": (int, float), "ban_seconds": (int, float), "nonce_lifetime": (int, float),
-                 "digest_algorithms": list},
+                 "digest_algorithms": list, "ban_ignore": list},
     "rtp": {"bind": str, "port_min": int, "port_max": int},
     "dialplan": {"file": str},
 }
@@ -165,6 +166,13 @@ def loads(text: str, source: str = "<string>") -> Config:
         if algorithm not in ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess"):
             raise fail(f"security.digest_algorithms: unknown algorithm {algorithm!r} "
                        "(known: SHA-256, MD5, SHA-256-sess, MD5-sess)", "security", "digest_algorithms")
+    cfg.ban_ignore = sec.get("ban_ignore", cfg.ban_ignore)
+    for address in cfg.ban_ignore:
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            raise fail(f"security.ban_ignore: {address!r} is not an address or network", "security",
+                       "ban_ignore") from None
     if not cfg.digest_algorithms:
         raise fail("security.digest_algorithms: offer at least one", "security", "digest_algorithms")
 

@@ -42,3 +42,10 @@ def test_bad_values():
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path / "nope.toml")
+
+
+def test_ban_ignore_validated_and_default_exempts_loopback():
+    assert load().ban_ignore == ["127.0.0.1", "::1"]
+    assert loads("[security]\nban_ignore = ['10.0.0.0/8']\n").ban_ignore == ["10.0.0.0/8"]
+    with pytest.raises(ConfigError, match="ban_ignore: 'nope' is not an address"):
+        loads("[security]\nban_ignore = ['nope']\n")

@@ -154,3 +154,12 @@ def test_retransmitted_register_is_absorbed_not_reprocessed(pbx):
         second = s.recvfrom(4000)[0]
     assert parse(first).status == 401
     assert first == second   # the very same bytes: same nonce, not a new challenge
+
+
+def test_ignored_addresses_are_never_banned(tmp_path):
+    cfg = config(tmp_path)
+    cfg.ban_ignore = ["127.0.0.0/8"]
+    with serve(PBX(cfg)) as srv:
+        for _ in range(6):
+            assert run_ua(srv, "100", "bad", lambda ua: ua.register(srv.address, expires=60)).response.status == 401
+        assert run_ua(srv, "100", "pw100", lambda ua: ua.register(srv.address, expires=60)).ok
