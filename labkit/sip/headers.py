@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Mapping, NamedTuple
 
-from .uri import URI, AbsoluteURI, ParseError, Params, SipURI, TelURI, check_host, parse_uri
+from .uri import (SIP_USUAL, URI, AbsoluteURI, ParseError, Params, SipURI, TelURI, check_host,
+                  parse_uri)
 
 __all__ = [
     "Via", "NameAddr", "CSeq", "AuthHeader", "Params", "canonical_name", "header_key",
@@ -328,9 +329,11 @@ _NAME_ADDR_FAST_RE = re.compile(
     rf'[ \t]*(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|({TOKEN}(?:[ \t]+{TOKEN})*)[ \t]*)?'
     r'<([^<>"\s]+)>((?:[ \t]*;[^,]*)?)[ \t]*\Z')
 
+# [display ]<uri>[;params]: groups display-quoted, display-words, uri text, the five groups of
+# a usual SIP URI (None when the URI has another shape), header params.
 _NAME_ADDR_USUAL_RE = re.compile(
-    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({TOKEN}(?: {TOKEN})*) )?<([^<>"\s]+)>'
-    rf"({_SIMPLE_PARAMS}*)\Z")
+    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({TOKEN}(?: {TOKEN})*) )?'
+    rf'<({SIP_USUAL}|[^<>"\s]+)>({_SIMPLE_PARAMS}*)\Z')
 
 
 class NameAddr:
@@ -342,11 +345,12 @@ class NameAddr:
     not to the URI (§20): ``sip:a@b;tag=1`` has tag 1.  ``NameAddr.STAR`` is the ``*`` Contact.
     """
 
-    __slots__ = ("display", "_uri", "params", "is_star", "_text")
+    __slots__ = ("display", "_uri", "_uri_groups", "params", "is_star", "_text")
 
     def __init__(self, uri: URI | str, display: str | None = None,
                  params: Mapping | Iterable | None = None):
         self._uri = parse_uri(uri) if isinstance(uri, str) else uri
+        self._uri_groups = None
         self.display = display
         self.params = _as_params(params)
         self.is_star = False
@@ -358,13 +362,16 @@ class NameAddr:
         (``Message.validate()`` does that for From, To and Contact)."""
         m = _NAME_ADDR_USUAL_RE.match(text)
         if m is not None:   # [display ]<uri>[;simple params], single spaces
-            quoted, words, uri_text, rest = m.groups()
+            groups = m.groups()
+            quoted = groups[0]
             na = _new_name_addr(cls)
             if quoted is not None:
                 na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
             else:
-                na.display = words
-            na._uri = uri_text
+                na.display = groups[1]
+            na._uri = groups[2]
+            na._uri_groups = groups if groups[3] is not None else None
+            rest = groups[8]
             na.params = _split_simple_params(rest) if rest else _NO_PARAMS
             na.is_star = False
             na._text = text
@@ -379,6 +386,7 @@ class NameAddr:
         else:
             na.display = words or None
         na._uri = uri_text
+        na._uri_groups = None
         na.params = parse_params(rest, where) if rest else _NO_PARAMS
         na.is_star = False
         na._text = text.strip()
@@ -428,6 +436,7 @@ class NameAddr:
         na = cls.__new__(cls)
         na.display = display
         na._uri = parse_uri(uri_text)
+        na._uri_groups = None
         na.params = parse_params(rest, where) if rest else _NO_PARAMS
         na.is_star = False
         na._text = text
@@ -437,7 +446,12 @@ class NameAddr:
     def uri(self) -> URI | None:
         uri = self._uri
         if uri.__class__ is str:
-            uri = self._uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
+            groups = self._uri_groups
+            if groups is not None:   # the name-addr match already took the URI apart
+                uri = SipURI._from_usual(uri, *groups[3:8])
+            else:
+                uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
+            self._uri = uri
         return uri
 
     @property
@@ -484,6 +498,7 @@ class NameAddr:
 def _star() -> NameAddr:
     na = NameAddr.__new__(NameAddr)
     na.display, na._uri, na.params, na.is_star, na._text = None, None, _NO_PARAMS, True, "*"
+    na._uri_groups = None
     return na
 
 

@@ -238,12 +238,15 @@ _SIP_FAST_RE = re.compile(
     r"(?:\?([A-Za-z0-9\-_.!~*'()\[\]/:?+$%=&]*))?\Z")
 # The most usual shape of all — sip:[user@]host[:port][;params], no %-escapes, no password,
 # no ?headers — with fewer groups to fill.
-_SIP_USUAL_RE = re.compile(
+# Five groups: scheme, user, host, port, ;params.  headers.py embeds the same pattern in its
+# name-addr one, so that ``<sip:...>`` needs a single match (``SipURI._from_usual``).
+SIP_USUAL = (
     r"(sips?):"
     r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?"
     r"([A-Za-z0-9.\-]+)"
     r"(?::([0-9]{1,5}))?"
-    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*)?)*)\Z")
+    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*)?)*)")
+_SIP_USUAL_RE = re.compile(SIP_USUAL + r"\Z")
 _PARAM_NAME_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*")
 
@@ -283,24 +286,7 @@ class SipURI:
         """Parse a sip:/sips: URI; raise ParseError saying what is wrong."""
         m = _SIP_USUAL_RE.match(text)
         if m is not None:
-            scheme, user, host, port, params = m.groups()
-            if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
-                check_host(host, f"URI {text!r}")
-            if port is not None:
-                port = int(port)
-                if port > 65535:
-                    raise ParseError(f"port out of range in URI {text!r}: {port}")
-            uri = _new_uri(cls)
-            uri.scheme = scheme
-            uri.user = user
-            uri.password = None
-            uri.host = host
-            uri.port = port
-            uri._params = None if params else _EMPTY   # split on first access of .params
-            uri._params_text = params
-            uri.headers = _EMPTY
-            uri._text = text
-            return uri
+            return cls._from_usual(text, *m.groups())
         m = _SIP_FAST_RE.match(text)
         if m is None:
             return cls._parse_slow(text)
@@ -327,6 +313,30 @@ class SipURI:
         uri._params = None if params else _EMPTY
         uri._params_text = params
         uri.headers = _parse_uri_headers(headers, text) if headers is not None else _EMPTY
+        uri._text = text
+        return uri
+
+    @classmethod
+    def _from_usual(cls, text: str, scheme: str, user: str | None, host: str, port: str | None,
+                    params: str) -> "SipURI":
+        """The URI from the groups of a ``SIP_USUAL`` match of ``text``."""
+        if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
+            check_host(host, f"URI {text!r}")
+        if port is not None:
+            port = int(port)
+            if port > 65535:
+                raise ParseError(f"port out of range in URI {text!r}: {port}")
+        uri = _new_uri(cls)
+        uri.scheme = scheme
+        uri.user = user
+        uri.password = None
+        uri.host = host
+        uri.port = port
+        # URI parameters are read far less often than parsed: keep the (already validated)
+        # text and split it on first access of .params.
+        uri._params = None if params else _EMPTY
+        uri._params_text = params
+        uri.headers = _EMPTY
         uri._text = text
         return uri
 
