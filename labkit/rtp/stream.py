@@ -156,6 +156,7 @@ class MediaSession:
         remote: Address | None = None,
         ptime: int = 20,
         latching: bool = True,
+        latch_after: int = 4,
         rtcp_interval: float = 5.0,
         payload_type: int | None = None,
         dtmf_payload_type: int = 101,
@@ -172,6 +173,8 @@ class MediaSession:
         self.remote = remote
         self.remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
         self.latching = latching
+        self.latch_after = max(1, latch_after)
+        self._candidate: tuple | None = None  # (address, ssrc, next sequence, count) while learning
         self.rtcp_interval = rtcp_interval
         self._payload_type_override = payload_type
         self.dtmf_payload_type = dtmf_payload_type
@@ -417,9 +420,7 @@ class MediaSession:
             self.foreign += 1
             return
         if self.latching and not self.latched:
-            self.remote = addr  # symmetric RTP: answer where the media really comes from
-            self.remote_rtcp = (addr[0], addr[1] + 1)
-            self.latched = True
+            self._learn_source(packet, addr)
         if packet.payload_type == self.dtmf_payload_type:
             if self.stats is not None and self.stats.ssrc == packet.ssrc:
                 self.stats.update(packet, now, timing=False)  # same sequence space as the audio
@@ -444,6 +445,22 @@ class MediaSession:
             self._last_arrival = now
             self._check_packet_duration(packet)
             self.jitter_buffer.put(packet, now)
+
+    def _learn_source(self, packet: RtpPacket, addr: Address) -> None:
+        """Symmetric RTP (RFC 4961) with Asterisk's strictrtp-style learning: latch onto a source
+        once ``latch_after`` packets in sequence came from it, so one stray or spoofed packet
+        cannot hijack the stream; from then on other sources are ignored."""
+        candidate = self._candidate
+        if (candidate is not None and candidate[0] == addr and candidate[1] == packet.ssrc
+                and candidate[2] == packet.sequence_number):
+            count = candidate[3] + 1
+        else:
+            count = 1
+        self._candidate = (addr, packet.ssrc, (packet.sequence_number + 1) & 0xFFFF, count)
+        if count >= self.latch_after:
+            self.remote = addr  # answer where the media really comes from (NAT)
+            self.remote_rtcp = (addr[0], addr[1] + 1)
+            self.latched = True
 
     def _on_dtmf(self, packet: RtpPacket) -> None:
         try:

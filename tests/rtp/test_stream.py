@@ -300,3 +300,18 @@ def test_receiver_follows_the_peers_packet_duration(peer_ptime):
     found = frames_found(sent, b.received_audio(), "pcmu", frame=8 * peer_ptime)
     n = len(sent) // (8 * peer_ptime)
     assert found == [found[0] + 8 * peer_ptime * k for k in range(n)]  # every frame, bit-exact, in order
+
+
+def test_latching_needs_packets_in_sequence_so_one_stray_packet_cannot_hijack():
+    from labkit.rtp.stream import MediaSession
+
+    real, stray = ("192.0.2.10", 30000), ("198.51.100.7", 40000)
+    s = MediaSession("pcmu", remote=("192.0.2.1", 4000), latch_after=4)  # SDP said 192.0.2.1
+    s.receive_rtp(bytes(RtpPacket(0, 500, 0, 77, bytes(160))), stray, 0.0)
+    for i in range(3):
+        s.receive_rtp(bytes(RtpPacket(0, 10 + i, 160 * i, 5, bytes(160))), real, 0.02 * (i + 1))
+    assert not s.latched and s.remote == ("192.0.2.1", 4000)  # still learning
+    s.receive_rtp(bytes(RtpPacket(0, 13, 480, 5, bytes(160))), real, 0.08)
+    assert s.latched and s.remote == real and s.remote_rtcp == ("192.0.2.10", 30001)
+    s.receive_rtp(bytes(RtpPacket(0, 501, 160, 77, bytes(160))), stray, 0.09)
+    assert s.foreign == 1
