@@ -91,3 +91,20 @@ def test_proxy_on_loopback_delays_drops_and_answers_back():
     finally:
         receiver.close()
         sender.close()
+
+
+def test_both_ways_impairs_the_replies_too():
+    receiver, sender = _udp(), _udp()
+    try:
+        proxy = ImpairmentProxy(receiver.getsockname(), delay=0.08, both_ways=True, seed=1)
+        with serve(proxy) as srv:
+            sender.sendto(b"ping", srv.address)
+            assert receiver.recvfrom(100)[0] == b"ping"
+            t0 = time.monotonic()
+            receiver.sendto(b"pong", srv.address)
+            assert sender.recvfrom(100)[0] == b"pong"
+            assert time.monotonic() - t0 >= 0.075
+            assert proxy.returned == 1 and proxy.forwarded == 2
+    finally:
+        receiver.close()
+        sender.close()
