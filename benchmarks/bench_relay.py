@@ -25,9 +25,9 @@ Before the load, the Python work of one packet in ``datagram_received`` is timed
 (no syscalls) for labkit's paths and the bare leg.
 
 ``--bare-rtcp`` makes the bare relays also hold the odd RTCP ports, as any real relay must:
-the bare uvloop relay then costs about what labkit does. (Measured: the extra idle sockets do
-not cost by their number — creating them after all the RTP ones costs nothing — but by
-spreading the per-packet objects over more memory.)
+the bare uvloop relay then costs about what labkit does. (The idle sockets do not cost by their
+number: created after all the RTP ones they cost nothing measurable; interleaved with them they
+apparently spread what each packet touches over more memory.)
 
 On a machine shared with other work, scheduling pauses show in p99: a paused relay delays
 packets, and a paused generator sends a burst afterwards ("gen late" column) that the relay
