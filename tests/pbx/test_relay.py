@@ -13,7 +13,7 @@ import pytest
 
 from labkit.codecs import get_codec
 
-from labkit.codecs.g711 import alaw_decode, ulaw_encode
+from labkit.codecs.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from labkit.events import EventBus
 from labkit.pbx.loop import HAVE_UVLOOP, run
 from labkit.pbx.media import Latch, MediaRelay, PortAllocator, PortsExhausted, Transcoder
@@ -247,6 +247,14 @@ def test_transcodes_pcmu_to_pcma_within_g711_error(arun):
         snr = 10 * np.log10(np.sum(speech_like.astype(float) ** 2) / np.sum(error ** 2))
         assert snr > 30, snr                                    # two G.711 quantisations: ~35 dB
         assert np.max(np.abs(error)) < 0.07 * np.max(np.abs(speech_like))
+        # and back: PCMA from B reaches A as PCMU
+        for i, frame in enumerate(frames):
+            b.send(rtp(i, pt=8, ssrc=0xB, payload=alaw_encode(frame).tobytes()), relay.b.local)
+        back = [RtpPacket.parse((await a.recv())[0]) for _ in frames]
+        assert {p.payload_type for p in back} == {0}
+        heard = np.concatenate([ulaw_decode(np.frombuffer(p.payload, np.uint8)) for p in back]).astype(float)
+        error = heard - speech_like
+        assert 10 * np.log10(np.sum(speech_like.astype(float) ** 2) / np.sum(error ** 2)) > 30
         # RTCP is terminated while transcoding (its SSRCs name a stream B never sees)
         assert not relay.a.rtcp.forward and relay.a.forward
         await hang_up(relay, a, b)
