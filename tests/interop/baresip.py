@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .pbxproc import free_port
+from ..pbxproc import free_port
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 

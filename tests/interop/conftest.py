@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from . import baresip
-from .pbxproc import start_pbx
+from ..pbxproc import start_pbx
 
 #: baresip 1.0 (Debian 12) answers only MD5 digest challenges: see docs/softphones.md.
 PBX_CONFIG = """

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pbxproc import free_port
+from ..pbxproc import free_port
 
 LINPHONERC = """\
 [sip]

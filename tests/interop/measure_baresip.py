@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import baresip, linphone
 from .conftest import PASSWORDS, PBX_CONFIG
-from .pbxproc import start_pbx
+from ..pbxproc import start_pbx
 
 
 def options_round_trip(host: str, port: int) -> float:

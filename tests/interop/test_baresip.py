@@ -16,7 +16,7 @@ import soundfile as sf
 
 from . import baresip
 from .conftest import PASSWORDS, PBX_CONFIG, require_baresip
-from .pbxproc import SOUNDS, start_pbx
+from ..pbxproc import SOUNDS, start_pbx
 
 #: libre (baresip's SIP stack) learned SHA-256 digest in baresip/re 3.11 (PR 1103, April 2024).
 SHA256_SINCE = (3, 11, 0)

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from . import baresip, linphone
 from .conftest import PASSWORDS, PBX_CONFIG
-from .pbxproc import SOUNDS, start_pbx
+from ..pbxproc import SOUNDS, start_pbx
 
 DEFAULT_DIGEST_CONFIG = """
 [rtp]

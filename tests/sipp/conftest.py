@@ -2,92 +2,19 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ..pbxproc import PbxProcess, free_port, start_pbx
+
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
-def free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class PbxProcess:
-    proc: subprocess.Popen
-    host: str
-    port: int
-    data_dir: Path
-    config: Path | None
-    log: list[str]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        """Run `python -m labkit.pbx ARGS` against the same config/data dir (e.g. --list)."""
-        cmd = [sys.executable, "-m", "labkit.pbx", "--data-dir", str(self.data_dir)]
-        if self.config:
-            cmd += ["--config", str(self.config)]
-        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=20)
-
-    def output(self) -> str:
-        return "".join(self.log)
-
-
-def start_pbx(tmp_path: Path, config_text: str | None = None, extra: list[str] = ()) -> PbxProcess:
-    config = None
-    if config_text is not None:
-        config = tmp_path / "pbx.toml"
-        config.write_text(config_text)
-    cmd = [sys.executable, "-u", "-m", "labkit.pbx", "--port", "0", "--data-dir", str(tmp_path / "data")]
-    if config:
-        cmd += ["--config", str(config)]
-    proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log: list[str] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        log.append(line)
-        m = re.search(r"ready on (\S+):(\d+)", line)
-        if m:
-            pbx = PbxProcess(proc, m.group(1), int(m.group(2)), tmp_path / "data", config, log)
-            _drain(proc, log)
-            return pbx
-    proc.kill()
-    raise RuntimeError("PBX did not start:\n" + "".join(log))
-
-
-def _drain(proc: subprocess.Popen, log: list[str]) -> None:
-    import threading
-
-    def pump():
-        for line in proc.stdout:
-            log.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-
-
 def stop_pbx(pbx: PbxProcess) -> int:
-    if pbx.proc.poll() is None:
-        pbx.proc.send_signal(signal.SIGTERM)
-        try:
-            return pbx.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pbx.proc.kill()
-            pbx.proc.wait(5)
-            raise AssertionError("PBX did not stop on SIGTERM")
-    return pbx.proc.returncode
+    return pbx.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Interop: SIPp phones call each other through `python -m labkit.pbx` (B2BUA + RTP relay)."""
 import re
 import socket
-import subprocess
 import threading
 import time
 

@@ -1,4 +1,4 @@
-"""The real PBX (`python -m labkit.pbx`) as a subprocess, for interop tests with real phones.
+"""The real PBX (`python -m labkit.pbx`) as a subprocess, for interop tests (SIPp, real phones).
 
 Started on 127.0.0.1 port 0 with a TOML config and its own data dir; the log is collected
 line by line with the wall-clock time each line arrived, so tests can wait for a log line
@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 #: the project's prompts (what the PBX plays), to compare with what a phone heard
-SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"
+SOUNDS = Path(__file__).resolve().parents[1] / "data" / "audio"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -34,13 +34,16 @@ class PbxProcess:
     host: str
     port: int
     data_dir: Path
-    config: Path
+    config: Path | None
+    workdir: Path
     lines: list[str] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """`python -m labkit.pbx ARGS` on the same config and data dir (e.g. `--list`)."""
-        cmd = [sys.executable, "-m", "labkit.pbx", "--config", str(self.config), "--data-dir", str(self.data_dir)]
+        cmd = [sys.executable, "-m", "labkit.pbx", "--data-dir", str(self.data_dir)]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=20)
 
     def output(self) -> str:
@@ -82,7 +85,7 @@ class PbxProcess:
         try:
             return self._stop()
         finally:
-            (self.config.parent / "pbx.log").write_text(self.output())
+            (self.workdir / "pbx.log").write_text(self.output())
 
     def _stop(self) -> int:
         if self.proc.poll() is None:
@@ -96,16 +99,20 @@ class PbxProcess:
         return self.proc.returncode
 
 
-def start_pbx(workdir: Path, config_text: str, timeout: float = 20.0, bind: str = "127.0.0.1") -> PbxProcess:
-    """Run the PBX with this config on `bind` (loopback), a free port; return once it says it is ready."""
+def start_pbx(workdir: Path, config_text: str | None = None, timeout: float = 20.0,
+              bind: str = "127.0.0.1") -> PbxProcess:
+    """Run the PBX with this config (None: the embedded default) on `bind` (loopback), a free
+    port; return once it says it is ready."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "pbx.toml"
-    config.write_text(config_text)
     data_dir = workdir / "data"
-    cmd = [sys.executable, "-u", "-m", "labkit.pbx", "--config", str(config), "--bind", bind,
-           "--port", "0", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-u", "-m", "labkit.pbx", "--bind", bind, "--port", "0", "--data-dir", str(data_dir)]
+    config = None
+    if config_text is not None:
+        config = workdir / "pbx.toml"
+        config.write_text(config_text)
+        cmd += ["--config", str(config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pbx = PbxProcess(proc, bind, 0, data_dir, config)
+    pbx = PbxProcess(proc, bind, 0, data_dir, config, workdir)
     threading.Thread(target=pbx._pump, daemon=True).start()
     try:
         m = pbx.wait_for(r"ready on (\S+):(\d+)", timeout)
