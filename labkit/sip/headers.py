@@ -540,6 +540,7 @@ class CSeq(NamedTuple):
         return f"{self.seq} {self.method}"
 
 
+# Methods known to match the token grammar (grows, bounded, as others are checked).
 _GOOD_METHODS = {"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "UPDATE",
                  "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
 _new_tuple = tuple.__new__

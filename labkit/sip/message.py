@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
-from .headers import (_KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq, NameAddr, Via,
-                      header_key, split_list)
+from .headers import (_GOOD_METHODS, _KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq,
+                      NameAddr, Via, header_key, split_list)
 from .sdp import SessionDescription
 from .uri import URI, ParseError, SipURI, parse_uri
 
@@ -698,7 +698,6 @@ def parse(data: bytes) -> Request | Response:
 _HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*):[ \t]*")
 _KEY_OF: dict[str, str] = {}        # header name as written -> lookup key ("v" -> "via")
 _WRITTEN_AS: dict[str, str] = {}    # header name as written -> name to write ("v" -> "Via")
-_GOOD_METHODS: set[str] = set()     # methods already checked against the token grammar
 
 
 def _parse_usual(data: bytes) -> Request | Response | None:
