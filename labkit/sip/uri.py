@@ -181,10 +181,15 @@ class Params(Mapping):
 _HOSTNAME_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
                           r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?")
 _IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+# The usual dotted quad (ASCII, every octet 0-255) in one match, without splitting it.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
+_USUAL_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 
 
 def check_host(host: str, where: str = "URI") -> str:
     """Validate a hostname, IPv4 address or ``[IPv6]`` reference (RFC 3261 §25.1 ``host``)."""
+    if _USUAL_IPV4_RE.fullmatch(host) is not None:
+        return host
     if not host:
         raise ParseError(f"empty host in {where}")
     if host[0] == "[":
