@@ -335,6 +335,13 @@ _NAME_ADDR_USUAL_RE = re.compile(
     rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({TOKEN}(?: {TOKEN})*) )?'
     rf'<({SIP_USUAL}|[^<>"\s]+)>({_SIMPLE_PARAMS}*)\Z')
 
+# sip:user@host:port;params with no <> (as SIPp writes Contact): the parameters belong to the
+# header (RFC 3261 §20), and the user part holds none of ';', '?', ',' that would make it
+# ambiguous.  Groups: scheme, user, host, port, header params.
+_ADDR_SPEC_USUAL_RE = re.compile(
+    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$/]+)@)?([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?"
+    rf"({_SIMPLE_PARAMS}*)\Z")
+
 
 class NameAddr:
     """From, To, Contact, Route, Record-Route, Reply-To, Refer-To … (RFC 3261 §20, §25.1).
@@ -372,6 +379,17 @@ class NameAddr:
             na._uri = groups[2]
             na._uri_groups = groups if groups[3] is not None else None
             rest = groups[8]
+            na.params = _split_simple_params(rest) if rest else _NO_PARAMS
+            na.is_star = False
+            na._text = text
+            return na
+        m = _ADDR_SPEC_USUAL_RE.match(text)
+        if m is not None:   # the URI of an addr-spec is checked here, as _parse_slow does
+            scheme, user, host, port, rest = m.groups()
+            na = _new_name_addr(cls)
+            na.display = None
+            na._uri = SipURI._from_usual(text[:m.start(5)], scheme, user, host, port, "")
+            na._uri_groups = None
             na.params = _split_simple_params(rest) if rest else _NO_PARAMS
             na.is_star = False
             na._text = text
