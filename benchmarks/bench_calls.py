@@ -1,6 +1,6 @@
 """Calls per second through labkit's PBX and, in the same run, through Sippy's B2BUA (SIPp on loopback).
 
-    .venv/bin/python benchmarks/bench_calls.py [--rates 50,100,200,300,400,600] [--seconds 6]
+    .venv/bin/python benchmarks/bench_calls.py [--rates 50,100,150,200,250,300,400,600] [--seconds 6]
                                                [--hold 1] [--servers labkit,sippy]
 
 Each server runs as a subprocess pinned to CPU 0; both SIPp instances (the callee that answers,
@@ -89,6 +89,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_block(count: int = 4) -> int:
+    """An even port with `count` free UDP ports from it: SIPp's -mp takes audio and video RTP/RTCP."""
+    for _ in range(50):
+        base = free_port() & ~1
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((HOST, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no block of free UDP ports for SIPp's media")
+
+
 def pinned(cpu: int):
     """preexec_fn that pins the child to one CPU (when the machine has it)."""
     def pin() -> None:
@@ -142,7 +161,7 @@ def wait_for_sip(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> No
 
 def sipp_cmd(scenario: str, server_port: int, local_port: int, *args: str) -> list[str]:
     return ["sipp", f"{HOST}:{server_port}", "-sf", str(SCENARIOS / scenario), "-i", HOST,
-            "-p", str(local_port), "-t", "u1", "-nostdin", "-mp", str(free_port()), *args]
+            "-p", str(local_port), "-t", "u1", "-nostdin", "-mp", str(free_port_block()), *args]
 
 
 def run_sipp(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -310,7 +329,7 @@ def best(steps: list[Step]) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rates", default="50,100,200,300,400,600", help="calls per second to try, in order")
+    p.add_argument("--rates", default="50,100,150,200,250,300,400,600", help="calls per second to try, in order")
     p.add_argument("--seconds", type=float, default=6.0, help="how long each rate places new calls")
     p.add_argument("--hold", type=float, default=1.0, help="seconds between the ACK and the BYE")
     p.add_argument("--servers", default="labkit,sippy", help="which of labkit,sippy to measure")
@@ -333,7 +352,8 @@ def main() -> int:
         p.error(f"unknown server(s) {', '.join(unknown)}; choose from labkit, sippy")
 
     print(f"SIPp caller + callee on CPU {SIPP_CPU}, server on CPU {SERVER_CPU}; "
-          f"{args.seconds:g} s of new calls per rate, hold {args.hold:g} s, signalling only")
+          f"{args.seconds:g} s of new calls per rate, hold {args.hold:g} s, signalling only; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'server':>7} {'rate':>6} {'offered':>8} {'calls':>6} {'ok':>6} {'failed':>6} "
           f"{'retrans':>7} {'setup ms':>8} {'CPU':>6} {'ms/call':>7}")
     results: dict[str, list[Step]] = {}
@@ -356,8 +376,24 @@ def main() -> int:
         at = next((s for s in steps if s.rate == top), None)
         cpu = f", server CPU {at.cpu:.0f}% of a core, set-up {at.setup_ms:.1f} ms" if at else ""
         print(f"{name:>7}: {top} calls/s sustained with zero failed calls{cpu}")
+    print(f"  load average at the end {os.getloadavg()[0]:.1f}: other processes on these CPUs lower "
+          "every server's figures alike; the CPU per call below depends less on them")
+    for name, steps in results.items():
+        ok = [s for s in steps if s.sustained]
+        if ok:
+            per_call = min(s.cpu_ms_per_call for s in ok)
+            print(f"{name:>7}: {per_call:.2f} ms of CPU per call at best -> at most ~{1000 / per_call:.0f} "
+                  "calls/s on one whole core")
     if "labkit" in results and "sippy" in results:
         ours, ref = best(results["labkit"]), best(results["sippy"])
+        both = sorted({s.rate for s in results["labkit"] if s.sustained}
+                      & {s.rate for s in results["sippy"] if s.sustained})
+        if both:
+            at = both[-1]
+            mine = next(s for s in results["labkit"] if s.rate == at).cpu_ms_per_call
+            theirs = next(s for s in results["sippy"] if s.rate == at).cpu_ms_per_call
+            print(f"  CPU per call at {at} calls/s: labkit {mine:.2f} ms, Sippy {theirs:.2f} ms "
+                  f"(Sippy/labkit {theirs / mine:.2f})")
         if ref:
             ratio = ours / ref
             verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
