@@ -41,7 +41,7 @@ async def run(pbx: PBX) -> None:
     await pbx.start()
     # A long-lived server: start-up objects (modules, config, dialplan) leave the collector's
     # scans, and full collections, which walk every live SIP transaction (kept 32 s by RFC 3261
-    # timers), run 10x less often. About -15 % CPU per call (benchmarks/bench_calls.py).
+    # timers), run 10x less often. About -20 % CPU per call (benchmarks/bench_calls.py).
     gc.collect()
     gc.freeze()
     gc.set_threshold(700, 10, 100)
