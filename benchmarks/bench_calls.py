@@ -18,15 +18,17 @@ Every rate runs --seconds seconds of new calls. A rate is *sustained* when every
 (no failed call, none left over) and the caller had to retransmit almost nothing (≤ 1 % of calls:
 on loopback a retransmission means the server answered more than 500 ms late). Steps stop at the
 first rate a server does not sustain. Printed per rate: calls, successful, failed, the caller's
-retransmissions, mean set-up time (first INVITE to 200 OK), the server's CPU use (% of one core)
-and the rate SIPp really offered; then the highest sustained rate of each and labkit/Sippy.
+retransmissions, mean set-up time (first INVITE to 200 OK), the server's CPU use (% of one core),
+its CPU time per call, and the rate SIPp really offered; then the highest sustained rate of each,
+labkit/Sippy, and the CPU per call of both (steadier than rates when other processes share the
+CPUs). Results and where labkit's time goes: benchmarks/README.md.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
-import re
 import shutil
 import signal
 import socket
@@ -48,7 +50,7 @@ TARGET_RATIO = 2.0
 LABKIT_CONFIG = f"""
 [security]
 digest_algorithms = ["MD5"]   # SIPp 3.6 answers the first challenge only, and only MD5
-max_failures = 1000
+max_failures = 1000          # a stumbling SIPp must not get itself banned mid-run
 [rtp]
 bind = "{HOST}"
 port_min = {RTP_PORTS[0]}
@@ -342,9 +344,7 @@ def main() -> int:
         return 2
     kinds = {"labkit": Labkit, "sippy": Sippy}
     if "sippy" in names:
-        try:
-            import sippy  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("sippy") is None:
             print("Sippy is not installed (pip install sippy): measuring labkit only")
             names.remove("sippy")
     unknown = [n for n in names if n not in kinds]
