@@ -16,6 +16,7 @@ Introduced in notebook 07. Like Asterisk's ``pbx_substitute_variables_helper``:
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -329,6 +330,40 @@ def resolve(ref: str, scope: Scope) -> str:
     return substring(value, int(m.group(1)), int(m.group(2)) if m.group(2) is not None else None)
 
 
+@functools.lru_cache(maxsize=4096)
+def _segments(text: str) -> tuple[tuple[str | None, str], ...]:
+    """``text`` cut into literal runs and top-level ``${...}`` / ``$[...]`` references (cached:
+    a dialplan has few distinct argument strings, and every call runs the same ones again)."""
+    segments: list[tuple[str | None, str]] = []
+    i, n, literal_from = 0, len(text), 0
+    while True:
+        i = text.find("$", i)
+        if i < 0 or i + 1 >= n:
+            break
+        opener = text[i + 1]
+        if opener not in "{[":
+            i += 1
+            continue
+        closer = "}" if opener == "{" else "]"
+        depth, j = 1, i + 2
+        while j < n and depth:
+            ch = text[j]
+            if ch == opener:
+                depth += 1
+            elif ch == closer:
+                depth -= 1
+            j += 1
+        if depth:
+            raise ExpressionError(f"missing '{closer}' after '${opener}' in '{text}'")
+        if literal_from < i:
+            segments.append((None, text[literal_from:i]))
+        segments.append((opener, text[i + 2 : j - 1]))
+        i = literal_from = j
+    if literal_from < n:
+        segments.append((None, text[literal_from:]))
+    return tuple(segments)
+
+
 def substitute(text: str, scope: Scope, _depth: int = 0) -> str:
     """Replace every ``${...}`` and ``$[...]`` in ``text``, innermost first."""
     if "$" not in text:
@@ -336,27 +371,12 @@ def substitute(text: str, scope: Scope, _depth: int = 0) -> str:
     if _depth > MAX_DEPTH:
         raise ExpressionError(f"references nested more than {MAX_DEPTH} deep in '{text}'")
     out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "$" and i + 1 < n and text[i + 1] in "{[":
-            opener = text[i + 1]
-            closer = "}" if opener == "{" else "]"
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text[j] == opener:
-                    depth += 1
-                elif text[j] == closer:
-                    depth -= 1
-                j += 1
-            if depth:
-                raise ExpressionError(f"missing '{closer}' after '${opener}' in '{text}'")
-            inner = substitute(text[i + 2 : j - 1], scope, _depth + 1)
-            out.append(resolve(inner, scope) if opener == "{" else evaluate(inner))
-            i = j
+    for kind, part in _segments(text):
+        if kind is None:
+            out.append(part)
         else:
-            out.append(c)
-            i += 1
+            inner = substitute(part, scope, _depth + 1)
+            out.append(resolve(inner, scope) if kind == "{" else evaluate(inner))
     return "".join(out)
 
 
