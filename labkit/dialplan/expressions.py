@@ -19,6 +19,8 @@ One simplification: quotes are removed from operands, so ``$["a b"]`` is ``a b``
 """
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from dataclasses import dataclass
@@ -262,8 +264,12 @@ def _regex_match(text: str, pattern: str, anchored: bool, parser: _Parser) -> Va
     return (m.end() - m.start()) if m else 0
 
 
+@functools.lru_cache(maxsize=4096)
 def evaluate(text: str) -> str:
     """Evaluate the inside of ``$[...]`` (already ``${}``-substituted) and return the result text.
+
+    A pure function of its text, so results are cached: calls through the same dialplan evaluate
+    the same few comparisons (``"BUSY" = "BUSY"``) again and again.
 
     >>> evaluate("2 + 3 * 4")
     '14'
