@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..dialplan.channel import DialTarget
 from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest, new_tag
-from ..sip.message import Request, Response
+from ..sip.message import Request
 from ..sip.transport import Peer
 from . import causes
 
@@ -57,7 +57,7 @@ class SipChannel:
         # inbound only
         self.invite: ServerRequest | None = None
         self.local_tag = new_tag()
-        self._ack = asyncio.Event()
+        self.acked = False
         self._final_sent = False
         # outbound only
         self.peer: Peer | None = None
@@ -118,7 +118,8 @@ class SipChannel:
         # and reports Timer L if none comes: CallManager.on_timeout then hangs up.
 
     def on_ack(self, request: Request) -> None:
-        self._ack.set()
+        """The caller confirmed our 2xx (the transaction layer stopped resending it)."""
+        self.acked = True
 
     async def hangup(self, cause: int = causes.NORMAL_CLEARING) -> None:
         if self.hung_up:

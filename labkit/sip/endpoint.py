@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Callable
 
 from ..events import EventBus
 from .message import Request, Response
