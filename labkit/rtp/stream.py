@@ -223,8 +223,6 @@ class MediaSession:
             from labkit.codecs import get_codec
 
             codec = get_codec(codec)
-        from labkit.dsp.plc import Concealer
-
         self.codec = codec
         self.payload_type = (
             self._payload_type_override if self._payload_type_override is not None else codec.payload_type
