@@ -163,3 +163,11 @@ def test_ignored_addresses_are_never_banned(tmp_path):
         for _ in range(6):
             assert run_ua(srv, "100", "bad", lambda ua: ua.register(srv.address, expires=60)).response.status == 401
         assert run_ua(srv, "100", "pw100", lambda ua: ua.register(srv.address, expires=60)).ok
+
+
+def test_malformed_contact_gets_400_with_reason_and_others_still_register(pbx):
+    bad = run_ua(pbx, "100", "pw100", lambda ua: ua.register(pbx.address, expires=60,
+                                                             contact="<sip:100@127.0.0.1:5000;transport=udp"))
+    assert bad.challenged and bad.response.status == 400
+    assert "Contact" in bad.response.reason
+    assert run_ua(pbx, "101", "pw101", lambda ua: ua.register(pbx.address, expires=60)).ok
