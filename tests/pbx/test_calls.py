@@ -38,6 +38,7 @@ def pbx(tmp_path):
         # nothing left behind once every call has ended
         assert srv.call(lambda: srv.server.calls.media.ports.in_use) == 0
         assert srv.call(lambda: len(srv.server.calls.active)) == 0
+        assert srv.call(lambda: len(srv.server.calls.tasks)) == 0     # no dialplan or leg task left
 
 
 def run(pbx, scenario, timeout=20):
@@ -60,7 +61,8 @@ async def phones(pbx, *specs):
 async def settle(pbx, seconds=0.3):
     """Let BYEs and relay closing finish before the fixture checks for leaks."""
     for _ in range(int(seconds / 0.05)):
-        if not pbx.server.calls.active and pbx.server.calls.media.ports.in_use == 0:
+        calls = pbx.server.calls
+        if not calls.active and calls.media.ports.in_use == 0 and not calls.tasks:
             return
         await asyncio.sleep(0.05)
 
