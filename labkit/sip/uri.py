@@ -256,6 +256,18 @@ _PARAM_NAME_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*")
 
 
+def _comparable(other, cls):
+    """For ``__eq__``: a string compares as the URI it spells; anything else unchanged.
+    Returns False when a string is no URI (or another kind), NotImplemented for non-URIs."""
+    if isinstance(other, str):
+        try:
+            other = parse_uri(other)
+        except ParseError:
+            return False
+        return other if isinstance(other, cls) else False
+    return other if isinstance(other, cls) else NotImplemented
+
+
 class SipURI:
     """A ``sip:`` or ``sips:`` URI (RFC 3261 §19.1).
 
@@ -437,13 +449,9 @@ class SipURI:
         """RFC 3261 §19.1.4: user/password case-sensitive, the rest case-insensitive; a
         parameter present in both must match; user, ttl, method, maddr and transport must
         not appear in only one; URI headers must match exactly as a set."""
-        if isinstance(other, str):
-            try:
-                other = parse_uri(other)
-            except ParseError:
-                return False
+        other = _comparable(other, SipURI)
         if not isinstance(other, SipURI):
-            return NotImplemented
+            return other   # False (a string that is not this kind of URI) or NotImplemented
         if (self.scheme != other.scheme or self.user != other.user
                 or self.password != other.password or self.port != other.port
                 or self.host.lower() != other.host.lower()):
@@ -544,13 +552,9 @@ class TelURI:
         return f"TelURI({str(self)!r})"
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            try:
-                other = parse_uri(other)
-            except ParseError:
-                return False
+        other = _comparable(other, TelURI)
         if not isinstance(other, TelURI):
-            return NotImplemented
+            return other   # False (a string that is not this kind of URI) or NotImplemented
         norm = lambda n: n.translate(_VISUAL_SEPARATORS).lower()  # noqa: E731
         return (norm(self.number) == norm(other.number)
                 and {k: (v or "").lower() for k, (_, v) in self.params._items.items()}
@@ -588,13 +592,9 @@ class AbsoluteURI:
         return f"AbsoluteURI({self._text!r})"
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            try:
-                other = parse_uri(other)
-            except ParseError:
-                return False
+        other = _comparable(other, AbsoluteURI)
         if not isinstance(other, AbsoluteURI):
-            return NotImplemented
+            return other   # False (a string that is not this kind of URI) or NotImplemented
         return self.scheme == other.scheme and self.rest == other.rest
 
     def __hash__(self) -> int:
