@@ -89,25 +89,23 @@ def test_sipp_call_with_rtp_relayed_both_ways_and_bye(pbx, tmp_path):
     assert there >= 50 and back >= 50, (there, back, log[-4000:])
 
 
-def test_sipp_busy_callee_486_reaches_the_caller(pbx):
+def caller_and_callee(pbx, caller_scenario: str, callee_scenario: str) -> None:
+    """Register SIPp as 101, run it with `callee_scenario`, call it from an authenticated SIPp 100
+    running `caller_scenario`; both must finish their scenario."""
     callee_port = free_port()
     register_callee(pbx, callee_port)
-    thread, box = background_sipp("uas_busy.xml", (pbx.host, pbx.port), local_port=callee_port, timeout=20)
-    r = sipp("uac_busy.xml", (pbx.host, pbx.port), "-s", "100", "-au", "100", "-ap", "secret100",
+    thread, box = background_sipp(callee_scenario, (pbx.host, pbx.port), local_port=callee_port, timeout=20)
+    r = sipp(caller_scenario, (pbx.host, pbx.port), "-s", "100", "-au", "100", "-ap", "secret100",
              "-key", "callee", "101",
              "-auth_uri", f"101@{pbx.host}:{pbx.port}", "-mp", str(free_port()), timeout=20)
     thread.join(25)
     assert r.returncode == 0, r.stdout[-3000:]
     assert box["result"].returncode == 0, box["result"].stdout[-3000:]
+
+
+def test_sipp_busy_callee_486_reaches_the_caller(pbx):
+    caller_and_callee(pbx, "uac_busy.xml", "uas_busy.xml")
 
 
 def test_sipp_cancel_before_answer_gives_487_and_cancels_the_callee(pbx):
-    callee_port = free_port()
-    register_callee(pbx, callee_port)
-    thread, box = background_sipp("uas_ring.xml", (pbx.host, pbx.port), local_port=callee_port, timeout=20)
-    r = sipp("uac_cancel.xml", (pbx.host, pbx.port), "-s", "100", "-au", "100", "-ap", "secret100",
-             "-key", "callee", "101",
-             "-auth_uri", f"101@{pbx.host}:{pbx.port}", "-mp", str(free_port()), timeout=20)
-    thread.join(25)
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert box["result"].returncode == 0, box["result"].stdout[-3000:]
+    caller_and_callee(pbx, "uac_cancel.xml", "uas_ring.xml")
