@@ -469,14 +469,55 @@ def make_cancel_for(request):
 _ids = itertools.count(1)
 
 
+class _MessageSlot:
+    """A transaction's message attribute that may be packed (see ``Transaction.pack``): then
+    only the message's bytes are kept, under ``_<name>_raw``, and the first read parses them
+    again. Bytes are one object the cyclic GC never walks; a parsed message is dozens
+    (headers, URIs, params) — and RFC 3261 keeps finished transactions up to 32 s, so at
+    hundreds of calls per second those would be most of the heap a full collection walks
+    (benchmarks/bench_calls.py)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot, self.raw = "_" + name, f"_{name}_raw"
+
+    def __get__(self, tx, owner=None):
+        if tx is None:
+            return self
+        value = getattr(tx, self.slot, None)
+        if value is None:
+            raw = getattr(tx, self.raw, None)
+            if raw is not None:
+                from .message import parse
+
+                value = parse(raw)
+                setattr(tx, self.slot, value)
+                setattr(tx, self.raw, None)
+        return value
+
+    def __set__(self, tx, value) -> None:
+        setattr(tx, self.slot, value)   # a message set after packing wins over the stale bytes
+
+    def pack(self, tx) -> None:
+        value = getattr(tx, self.slot, None)
+        if value is not None:
+            setattr(tx, self.raw, bytes(value))
+            setattr(tx, self.slot, None)
+
+
 class Transaction:
     """Common machinery: the current state, named timers (absolute deadlines), history."""
 
     machine: ClassVar[StateMachine]
+    #: states where the transaction only waits out a timer and absorbs or answers
+    #: retransmissions: its messages are packed to bytes there (``pack``)
+    lingering: ClassVar[frozenset] = frozenset()
+    request = _MessageSlot()
+    last_response = _MessageSlot()
 
     def __init__(self, request, destination, *, reliable: bool, timers: TimerValues, now: float, key=None):
         self.id = next(_ids)
         self.request = request
+        self._method = request.method
         self.destination = destination
         self.reliable = reliable
         self.timers = timers
@@ -491,11 +532,24 @@ class Transaction:
         self.history.append((now, None, "created", self.state, ""))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} #{self.id} {self.request.method} {self.state.value}>"
+        return f"<{type(self).__name__} #{self.id} {self._method} {self.state.value}>"
 
     @property
     def method(self) -> str:
-        return self.request.method
+        return self._method
+
+    def pack(self) -> None:
+        """Keep the messages as bytes only (the transaction lingers: see ``lingering``). Every
+        message here was sent or parsed, so its bytes are at hand; a retransmission that
+        needs one parses it again. Nothing else changes."""
+        for slot in self._message_slots:
+            slot.pack(self)
+
+    _message_slots: ClassVar[tuple[_MessageSlot, ...]] = (request, last_response)
+
+    def lingers(self) -> bool:
+        """Only a timer and retransmissions left to handle (then ``pack`` is safe)."""
+        return self.state in self.lingering
 
     @property
     def terminated(self) -> bool:
@@ -594,6 +648,9 @@ class InviteClientTransaction(ClientTransaction):
     retransmissions still reach the TU, which ACKs them itself."""
 
     machine = INVITE_CLIENT
+    lingering = frozenset({State.COMPLETED, State.ACCEPTED})
+    ack = _MessageSlot()
+    _message_slots = (Transaction.request, Transaction.last_response, ack)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -662,6 +719,7 @@ class NonInviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.2: Timer E doubles up to T2 (and is T2 once a 1xx arrived)."""
 
     machine = NON_INVITE_CLIENT
+    lingering = frozenset({State.COMPLETED})
 
     def start(self, now: float) -> list:
         if not self.reliable:
@@ -742,6 +800,7 @@ class InviteServerTransaction(ServerTransaction):
     """
 
     machine = INVITE_SERVER
+    lingering = frozenset({State.CONFIRMED})
 
     def __init__(self, *args, retransmit_2xx: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -749,6 +808,11 @@ class InviteServerTransaction(ServerTransaction):
         self.retransmit_2xx = retransmit_2xx
         self.acked = False
         self.ack_key: Hashable | None = None  # set by the layer while it routes 2xx ACKs here
+
+    def lingers(self) -> bool:
+        """Confirmed; or Accepted once nothing is resent any more (ACKed, or the TU resends)."""
+        return super().lingers() or (
+            self.state is State.ACCEPTED and (self.acked or not self.retransmit_2xx))
 
     def start(self, now: float) -> list:
         delay = self.timers.trying_delay
@@ -827,6 +891,7 @@ class NonInviteServerTransaction(ServerTransaction):
     helps over long timers, and the TU decides)."""
 
     machine = NON_INVITE_SERVER
+    lingering = frozenset({State.COMPLETED})
 
     def receive_request(self, request, now: float) -> list:
         if not self._can("request"):
@@ -940,6 +1005,8 @@ class TransactionLayer:
             deadline = tx.next_deadline()
             if deadline is not None:
                 heapq.heappush(self._heap, (deadline, next(self._seq), tx))
+            if tx.lingers():
+                tx.pack()
         if isinstance(tx, InviteClientTransaction) and tx.cancel_requested and tx.cancel_transaction is None \
                 and tx.state is State.PROCEEDING:
             outputs = outputs + self._send_cancel(tx, now)

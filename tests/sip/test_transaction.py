@@ -982,3 +982,49 @@ def test_sipp_uac_retransmissions_absorbed_and_ack_matched(tmp_path):
             if sipp.poll() is None:
                 sipp.kill()
                 sipp.wait()
+
+
+def _parsed_messages_held(tx) -> int:
+    """How many parsed messages a transaction object refers to directly."""
+    from labkit.sip.message import Message
+    return sum(isinstance(v, Message) for v in vars(tx).values())
+
+
+def test_lingering_transactions_keep_their_messages_as_bytes_and_still_answer_retransmissions():
+    """Waiting out Timer J/L/M/K/I a transaction holds bytes, not parsed messages (a full GC
+    pass walks every one of them), yet resends the same final response and reads the same."""
+    layer = TransactionLayer()
+    bye = request("BYE", to_tag="t")
+    (received,) = of(RequestReceived, layer.receive(bye, SRC, 0.0))
+    tx = received.transaction
+    ok = bye.make_response(200)
+    layer.respond(tx, ok, 0.1)
+    assert tx.state is State.COMPLETED and _parsed_messages_held(tx) == 0
+    again = sends(layer.receive(request("BYE", to_tag="t"), SRC, 0.5))
+    assert [bytes(m) for m in again] == [bytes(ok)]
+    assert tx.request == bye and tx.method == "BYE" and repr(tx).endswith("BYE Completed>")
+    layer.receive(request("BYE", to_tag="t"), SRC, 0.6)
+    assert _parsed_messages_held(tx) == 0          # packed again after the retransmission
+
+    # INVITE answered 2xx: parsed while the 2xx is resent, packed once the ACK came
+    inv = request(branch="z9hG4bKinv2")
+    (received,) = of(RequestReceived, layer.receive(inv, SRC, 1.0))
+    itx = received.transaction
+    layer.respond(itx, inv.make_response(200, to_tag="ours"), 1.1)
+    assert itx.state is State.ACCEPTED and _parsed_messages_held(itx) == 2
+    ack = request("ACK", branch="z9hG4bKack2", to_tag="ours")
+    assert of(AckReceived, layer.receive(ack, SRC, 1.2))
+    assert itx.state is State.ACCEPTED and _parsed_messages_held(itx) == 0
+    assert layer.receive(inv, SRC, 1.3) == []      # retransmitted INVITE still absorbed
+    assert itx.last_response.status == 200 and itx.request.cseq.seq == 1
+
+    # client side: the ACK for a non-2xx is packed too and resent byte for byte
+    out_inv = request(branch="z9hG4bKout3")
+    ctx, _ = layer.send_request(out_inv, DEST, 2.0)
+    busy = out_inv.make_response(486, to_tag="b")
+    first_ack = sends(layer.receive(busy, DEST, 2.1))[0]
+    assert ctx.state is State.COMPLETED and _parsed_messages_held(ctx) == 0
+    assert [bytes(m) for m in sends(layer.receive(busy, DEST, 2.2))] == [bytes(first_ack)]
+    # and every one still ends on its timer
+    layer.handle_timer(100.0)
+    assert len(layer) == 0
