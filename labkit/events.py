@@ -32,16 +32,19 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     def __init__(self, clock: Callable[[], float] = time.time):
         self._subscribers: list[tuple[str, Subscriber]] = []
+        self._wanted: dict[str, tuple[Subscriber, ...]] = {}   # kind -> its subscribers, see _for
         self.clock = clock
 
     def subscribe(self, callback: Subscriber, prefix: str = "") -> Callable[[], None]:
         """Call `callback` for every event whose kind starts with `prefix`; returns an unsubscribe."""
         entry = (prefix, callback)
         self._subscribers.append(entry)
+        self._wanted.clear()
 
         def unsubscribe() -> None:
             if entry in self._subscribers:
                 self._subscribers.remove(entry)
+                self._wanted.clear()
 
         return unsubscribe
 
@@ -49,16 +52,31 @@ class EventBus:
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
 
+    def _for(self, kind: str) -> tuple[Subscriber, ...]:
+        """The subscribers of one kind, worked out once per set of subscriptions: a server
+        publishes a few kinds many times a second, mostly with nobody listening to them."""
+        found = self._wanted.get(kind)
+        if found is None:
+            found = self._wanted[kind] = tuple(cb for prefix, cb in self._subscribers if kind.startswith(prefix))
+        return found
+
+    def wants(self, kind: str) -> bool:
+        """Would an event of `kind` reach anyone? Lets a hot path skip gathering its data."""
+        return bool(self._subscribers) and bool(self._for(kind))
+
     def publish(self, kind: str, **data: Any) -> Event | None:
+        """Deliver an event to the subscribers of its kind; None (nothing built) when there are none."""
         if not self._subscribers:
             return None
+        callbacks = self._for(kind)
+        if not callbacks:
+            return None
         event = Event(kind, self.clock(), data)
-        for prefix, callback in list(self._subscribers):
-            if kind.startswith(prefix):
-                try:
-                    callback(event)
-                except Exception:  # a broken listener must not break the server
-                    log.exception("event subscriber %r failed on %s", callback, kind)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:  # a broken listener must not break the server
+                log.exception("event subscriber %r failed on %s", callback, kind)
         return event
 
 

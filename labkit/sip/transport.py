@@ -226,7 +226,8 @@ class TransportLayer:
                 else:
                     self._drop(peer, data[:200], reason)
                 return
-        self.bus.publish("sip.in", message=msg, peer=peer, local=self.addresses.get(peer.transport))
+        if self.bus.wants("sip.in"):
+            self.bus.publish("sip.in", message=msg, peer=peer, local=self.addresses.get(peer.transport))
         if log.isEnabledFor(logging.INFO):   # summarize() costs a URI format: only when it is shown
             log.info("<- %-3s %-21s %s", peer.transport, peer, summarize(msg))
         try:
@@ -277,7 +278,8 @@ class TransportLayer:
     def send(self, msg: Request | Response, peer: Peer) -> bool:
         ok = self.send_bytes(bytes(msg), peer)
         if ok:
-            self.bus.publish("sip.out", message=msg, peer=peer, local=self.addresses.get(peer.transport))
+            if self.bus.wants("sip.out"):
+                self.bus.publish("sip.out", message=msg, peer=peer, local=self.addresses.get(peer.transport))
             if log.isEnabledFor(logging.INFO):
                 log.info("-> %-3s %-21s %s", peer.transport, peer, summarize(msg))
         return ok
