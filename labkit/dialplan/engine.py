@@ -107,6 +107,11 @@ class Execution:
         """The time for time conditions (timed includes, GotoIfTime, IFTIME): the injected clock."""
         return self.clock()
 
+    def _lookup_time(self) -> datetime | None:
+        """``now`` for extension lookups, read only when an include depends on it (reading the
+        local time is a system call, and a plan without timed includes looks up every step)."""
+        return self.clock() if self.plan.timed else None
+
     def log(self, message: str) -> None:
         self.result.log.append(message)
         if self.on_log is not None:
@@ -137,7 +142,7 @@ class Execution:
         elif prio[:1] in "+-" and prio[1:].isdigit():
             number = ch.priority + int(prio)
         else:
-            found = self.plan.find_label(context, exten, prio, ch.caller_id_num, now=self.now())
+            found = self.plan.find_label(context, exten, prio, ch.caller_id_num, now=self._lookup_time())
             if found is None:
                 raise ApplicationError(f"goto target '{target}': no label '{prio}' for {exten} in [{context}]")
             number = found.priority.number
@@ -176,13 +181,13 @@ class Execution:
             self.log(f"no context [{ch.context}] in the dialplan")
             await self._finish("invalid", 1)
             return self.result
-        if not self.plan.exists(ch.context, ch.exten, priority, ch.caller_id_num, now=self.now()):
+        if not self.plan.exists(ch.context, ch.exten, priority, ch.caller_id_num, now=self._lookup_time()):
             if not self._to_invalid_handler():
                 await self._finish("invalid", 1)
                 return self.result
         try:
             await self._loop(in_hangup_handler=False)
-            if self.plan.exists(ch.context, "h", 1, ch.caller_id_num, now=self.now()) and not self.result.error:
+            if self.plan.exists(ch.context, "h", 1, ch.caller_id_num, now=self._lookup_time()) and not self.result.error:
                 ch.exten, ch.priority = "h", 1
                 self._stopped = False
                 await self._loop(in_hangup_handler=True)
@@ -192,7 +197,7 @@ class Execution:
 
     def _to_invalid_handler(self) -> bool:
         ch = self.channel
-        if ch.exten != "i" and self.plan.exists(ch.context, "i", 1, ch.caller_id_num, now=self.now()):
+        if ch.exten != "i" and self.plan.exists(ch.context, "i", 1, ch.caller_id_num, now=self._lookup_time()):
             self.log(f"extension '{ch.exten}' does not exist in [{ch.context}]: going to 'i'")
             self.set_variable("INVALID_EXTEN", ch.exten)
             ch.exten, ch.priority = "i", 1
@@ -214,11 +219,11 @@ class Execution:
             if ch.hung_up and not in_hangup_handler:
                 self.result.ended_by = self.result.ended_by or "hangup"
                 return
-            found = self.plan.find(ch.context, ch.exten, ch.priority, ch.caller_id_num, now=self.now())
+            found = self.plan.find(ch.context, ch.exten, ch.priority, ch.caller_id_num, now=self._lookup_time())
             if found is None:
                 if in_hangup_handler:
                     return
-                if not self.plan.exists(ch.context, ch.exten, 1, ch.caller_id_num, now=self.now()):
+                if not self.plan.exists(ch.context, ch.exten, 1, ch.caller_id_num, now=self._lookup_time()):
                     if self._to_invalid_handler():
                         continue
                     await self._finish("invalid", 1)

@@ -166,14 +166,19 @@ class Dialplan:
             index = self._index[context] = (literals, patterns)
         return index
 
+    @property
+    def timed(self) -> bool:
+        """Does any include depend on the time? If not, lookups need no ``now``."""
+        if self._timed is None:
+            self._timed = any(inc.timing is not None for c in self.contexts.values() for inc in c.includes)
+        return self._timed
+
     def search_order(self, context: str, now: datetime | None = None) -> list[str]:
         """The contexts a lookup in ``context`` visits, in order: itself, then includes depth first.
 
         ``now`` switches time-conditioned includes on or off; None counts them all.
         """
-        if self._timed is None:
-            self._timed = any(inc.timing is not None for c in self.contexts.values() for inc in c.includes)
-        key = context if (now is None or not self._timed) else None
+        key = context if (now is None or not self.timed) else None
         cached = self._order.get(context) if key is not None else None
         if cached is not None:
             return cached

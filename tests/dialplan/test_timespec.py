@@ -1,9 +1,10 @@
 """Time conditions: timed includes, GotoIfTime, IFTIME - all against an injected clock."""
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
 
-from labkit.dialplan import DialplanError, parse, simulate
+from labkit.dialplan import DialplanError, SimulatedChannel, parse, run, simulate
 from labkit.dialplan.parser import check_text
 from labkit.dialplan.timespec import TimeSpec
 
@@ -92,3 +93,21 @@ def test_bad_time_specs_are_check_errors():
         "extensions.conf:2: include => d: time spec '9-17,*,*,*': '9' is not a time HH:MM",
         "extensions.conf:3: GotoIfTime(*,noday,*,*?1): time spec '*,noday,*,*': 'noday' is not a weekday (sun-sat)",
     ]
+
+
+def test_lookups_read_the_clock_only_when_an_include_is_timed():
+    """Reading the local time is a system call: a plan with no timed include never asks the
+    clock for its lookups; one with a timed include asks it for every lookup."""
+    reads = []
+
+    def clock():
+        reads.append(1)
+        return THU_18
+
+    untimed = parse("[c]\nexten => 1,1,Set(R=a)\n same => n,Set(S=b)\nexten => h,1,NoOp()\n")
+    asyncio.run(run(untimed, SimulatedChannel(), "c", "1", clock=clock))
+    assert not untimed.timed and reads == []
+    timed = parse(PLAN)
+    chan = SimulatedChannel()
+    asyncio.run(run(timed, chan, "incoming", "1", clock=clock))
+    assert timed.timed and len(reads) >= 2 and chan.variables["R"] == "announcement"
