@@ -56,7 +56,13 @@ class Binding:
 
 
 class LocationService:
-    """Bindings of AORs to contacts. `path=None` keeps them in memory only (tests, notebooks)."""
+    """Bindings of AORs to contacts. `path=None` keeps them in memory only (tests, notebooks).
+
+    `lookup` reads through a per-AOR cache (every call looks its callee up; a REGISTER is
+    rare next to that). This object's writes (`apply`, `expire`) drop the AOR's entry, so the
+    cache is exact as long as this object is the database's only writer — true for one PBX
+    process; a shared database for scale-out would need the writers' change notifications.
+    The Binding objects returned are shared with the cache: read them, do not change them."""
 
     def __init__(self, path: str | Path | None = None, clock: Callable[[], float] = time.time):
         self.clock = clock
@@ -70,6 +76,7 @@ class LocationService:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._cache: dict[str, list[Binding]] = {}   # aor -> every stored binding, in lookup order
 
     def close(self) -> None:
         with self._lock:
@@ -79,8 +86,12 @@ class LocationService:
     def lookup(self, aor: str, now: float | None = None) -> list[Binding]:
         """Live bindings of one AOR, highest q first (then most recent)."""
         now = self.clock() if now is None else now
-        rows = self._query("SELECT * FROM bindings WHERE aor=? AND expires_at>? ", (aor, now))
-        return sorted(rows, key=lambda b: (-(b.q if b.q is not None else 1.0), -b.updated_at))
+        stored = self._cache.get(aor)
+        if stored is None:
+            rows = self._query("SELECT * FROM bindings WHERE aor=?", (aor,))
+            stored = sorted(rows, key=lambda b: (-(b.q if b.q is not None else 1.0), -b.updated_at))
+            self._cache[aor] = stored
+        return [b for b in stored if b.expires_at > now]
 
     def all(self, now: float | None = None) -> list[Binding]:
         now = self.clock() if now is None else now
@@ -103,6 +114,7 @@ class LocationService:
               remove_all: bool = False) -> None:
         """Apply one REGISTER's changes atomically: all of them or none."""
         with self._lock:
+            self._cache.pop(aor, None)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 if remove_all:
@@ -128,6 +140,8 @@ class LocationService:
         if gone:
             with self._lock:
                 self._db.execute("DELETE FROM bindings WHERE expires_at<=?", (now,))
+                for b in gone:
+                    self._cache.pop(b.aor, None)
         return gone
 
     def next_expiry(self) -> float | None:

@@ -41,3 +41,22 @@ def test_apply_is_atomic():
     else:
         raise AssertionError("the broken upsert should have failed")
     assert [b.contact for b in loc.lookup("sip:100@labkit", now=0)] == ["sip:a@h"]
+
+
+def test_lookup_reads_through_a_cache_that_every_write_and_expiry_refreshes():
+    loc = LocationService()
+    statements = []
+    loc._db.set_trace_callback(statements.append)
+    loc.apply("sip:100@labkit", [binding("sip:a@h", 100.0)])
+    assert [b.contact for b in loc.lookup("sip:100@labkit", now=50)] == ["sip:a@h"]
+    reads = len(statements)
+    for now in (51, 60, 99.9):     # every call looks its callee up: no SQL after the first
+        assert [b.contact for b in loc.lookup("sip:100@labkit", now=now)] == ["sip:a@h"]
+    assert len(statements) == reads
+    assert loc.lookup("sip:100@labkit", now=100.0) == []          # expiry still counts, cached or not
+    loc.apply("sip:100@labkit", [binding("sip:b@h", 200.0, q=1.0)])   # a REGISTER is seen at once
+    assert [b.contact for b in loc.lookup("sip:100@labkit", now=50)] == ["sip:b@h", "sip:a@h"]
+    loc.apply("sip:100@labkit", removals=["sip:b@h"])
+    assert [b.contact for b in loc.lookup("sip:100@labkit", now=50)] == ["sip:a@h"]
+    assert [b.contact for b in loc.expire(now=150.0)] == ["sip:a@h"]
+    assert loc.lookup("sip:100@labkit", now=50) == []             # expired rows are gone from the cache too
