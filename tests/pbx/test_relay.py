@@ -6,7 +6,9 @@ packet); "nothing arrived" is decided from the relay's counters, not from sleepi
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 
 import numpy as np
 import pytest
@@ -16,7 +18,8 @@ from labkit.codecs import get_codec
 from labkit.codecs.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from labkit.events import EventBus
 from labkit.pbx.loop import HAVE_UVLOOP, run
-from labkit.pbx.media import Latch, MediaRelay, PortAllocator, PortsExhausted, Transcoder
+from labkit.pbx.media import Latch, MediaRelay, PortAllocator, PortsExhausted, RelayLeg, Transcoder
+from labkit.pbx.media.relay import _RtcpPort
 from labkit.rtp.packet import ReceiverReport, RtpPacket, TelephoneEvent
 
 LOOPS = ["asyncio"] + (["uvloop"] if HAVE_UVLOOP else [])
@@ -403,6 +406,9 @@ def test_ports_are_even_odd_pairs_and_all_free_after_many_calls(arun):
             await b.recv()
             await hang_up(relay, a, b)
         assert ports.in_use == 0 and ports.free == ports.capacity
+        assert 0 < ports.pooled <= ports.pool                # some free pairs are held bound, ready
+        ports.close()                                        # the PBX stops: those are unbound too
+        assert ports.pooled == 0 and ports.free == ports.capacity
         # really closed: every port of the range can be bound again (those free on this machine)
         rebound = 0
         for port in range(21102, 21160):
@@ -595,3 +601,42 @@ def test_transcoding_to_wideband_resamples_the_audio():
     assert abs(peak_hz - 1000) < 5
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio ** 2)) / (6000 / np.sqrt(2)))
     assert abs(rms_db) < 1.0, rms_db
+
+
+def collected_as_cycles(run, kinds) -> list:
+    """Objects of ``kinds`` that only the cyclic GC could free after ``run()`` (which returns
+    weak references to what it used; each must be dead once that garbage is dropped)."""
+    gc.collect()
+    was = gc.get_debug()
+    gc.set_debug(gc.DEBUG_SAVEALL)           # unreachable cycles are kept in gc.garbage, not freed
+    try:
+        refs = run()
+        gc.collect()
+        cyclic = [repr(o) for o in gc.garbage if isinstance(o, kinds)]
+    finally:
+        gc.set_debug(was)
+        gc.garbage.clear()
+    gc.collect()
+    assert refs and all(r() is None for r in refs), "still referenced after the call"
+    return cyclic
+
+
+def test_a_closed_relay_leaves_no_cyclic_garbage(arun):
+    """close() breaks every cycle (legs and relay, leg a and b, leg and its RTCP port, taps and
+    DTMF listeners that name the leg): a finished call is freed by reference counting alone."""
+    async def main():
+        relay, a, b = await call()
+        relay.b.configure(codec="pcma", dtmf_payload_type=96)        # transcoding both ways
+        relay.add_dtmf_listener("a", lambda digit, ms: None)
+        relay.add_tap("b", lambda data: None)
+        a.send(rtp(0, ssrc=0xA), relay.a.local)
+        b.send(rtp(0, pt=8, ssrc=0xB), relay.b.local)
+        assert RtpPacket.parse((await b.recv())[0]).payload_type == 8
+        assert RtpPacket.parse((await a.recv())[0]).payload_type == 0
+        a.send(bytes(ReceiverReport(0xA, [])), (relay.a.local[0], relay.a.local[1] + 1))
+        await until(lambda: relay.a.rtcp.rx_packets == 1)
+        await hang_up(relay, a, b)
+        assert relay.stats()["b"].tx_packets == 1                     # counters still readable
+        return [weakref.ref(o) for o in (relay, relay.a.latch, relay.b.latch, relay.transcoder("a->b"))]
+    kinds = (MediaRelay, RelayLeg, _RtcpPort, Latch, Transcoder)
+    assert collected_as_cycles(lambda: arun(main), kinds) == []

@@ -31,6 +31,7 @@ Introduced in notebook 06; measured by ``benchmarks/bench_relay.py``.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -93,7 +94,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         "rx_packets", "rx_bytes", "source", "plain", "peer", "transport", "remote",
         "malformed", "dropped", "unsent",
         # the rest
-        "name", "relay", "rtcp", "latch", "port", "forward", "rewrite", "tap", "_taps",
+        "name", "_relay", "rtcp", "latch", "port", "forward", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes",
         "foreign", "unsent_bytes", "resized", "send_errors", "_closed",
@@ -101,8 +102,9 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
         self.name = name
-        self.relay = relay
-        self.peer: RelayLeg | None = None
+        # weak: the relay owns its legs, a leg only refers back (no cycle to leave behind)
+        self._relay = weakref.ref(relay) if relay is not None else _no_relay
+        self.peer: RelayLeg | _Counts | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.rtcp = _RtcpPort(self)
         self.latch = Latch(relatch_after)
@@ -126,6 +128,11 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.foreign = self.unsent = self.unsent_bytes = self.resized = 0
         self.send_errors = 0            # ICMP errors reported on this leg's socket
         self._closed: asyncio.Future | None = None
+
+    @property
+    def relay(self) -> "MediaRelay | None":
+        """The relay this leg belongs to (None once that relay is gone)."""
+        return self._relay()
 
     # ----------------------------------------------------------------- the per-packet path
 
@@ -389,6 +396,22 @@ class _RtcpPort(asyncio.DatagramProtocol):
             self._closed.set_result(None)
 
 
+class _Counts:
+    """A closed leg's final counters, standing in as its peer's ``peer``: the peer's tx_* and
+    stats() still read them, without the two legs referring to each other (a cycle)."""
+
+    __slots__ = ("rx_packets", "rx_bytes", "malformed", "malformed_bytes", "dropped", "dropped_bytes",
+                 "unsent", "unsent_bytes", "resized")
+
+    def __init__(self, leg: RelayLeg):
+        for name in self.__slots__:
+            setattr(self, name, getattr(leg, name))
+
+
+def _no_relay() -> None:
+    return None
+
+
 def _check_address(address, what: str) -> Address:
     if (not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str)
             or isinstance(address[1], bool) or not isinstance(address[1], int)
@@ -486,6 +509,18 @@ class MediaRelay:
         pairs, self._pairs = self._pairs, []
         for pair in pairs:
             self.ports.release(pair)
+        self._unlink()
+
+    def _unlink(self) -> None:
+        """Drop the references that form cycles once the call is over (leg a <-> b, leg <-> its
+        RTCP port, taps naming the leg or the call's media), so the call is freed by reference
+        counting, not left to the cyclic GC; forget the closed transports. Counters stay."""
+        a, b = self.a, self.b
+        for leg in (a, b):
+            leg._set_taps([])
+            leg.transport = leg.rtcp.transport = None
+            leg.rtcp.leg = None
+        a.peer, b.peer = _Counts(b), _Counts(a)
 
     async def __aenter__(self) -> "MediaRelay":
         return await self.open()
