@@ -3,9 +3,16 @@
 RFC 3550 §11 asks for RTP on an even port and RTCP on the next (odd) one. The allocator
 hands out pairs from the configured range (``[rtp] port_min``/``port_max`` in pbx.toml) as
 already-bound UDP sockets, so the port a call is given is really its own: a pair another
-program holds is skipped, not fought over. Released pairs go to the back of the queue, so a
-port is reused as late as possible and a late packet of the previous call does not land in
-the next one (what Asterisk and rtpengine do by picking ports round-robin).
+program holds is skipped, not fought over. Released pairs are closed (a late packet of the
+call dies with its socket) and their port goes to the back of the queue, so a port is reused
+as late as possible and a late packet of the previous call does not land in the next one
+(what Asterisk and rtpengine do by picking ports round-robin).
+
+Pairs are bound ahead in blocks (``pool`` pairs at a time): a call's set-up takes a ready pair
+instead of making four socket()/bind() calls, and within a block the RTP sockets are created
+first and the (mostly idle) RTCP sockets after them, so the sockets every packet touches are
+not interleaved in memory with ones it does not. A pooled socket is emptied when handed out:
+whatever reached it before its call began is not the call's.
 
 Introduced in notebook 06 (the B2BUA anchors media); used by :class:`~labkit.pbx.media.relay.MediaRelay`.
 """
@@ -14,10 +21,13 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import weakref
 from collections import deque
 from dataclasses import dataclass
 
 __all__ = ["PortAllocator", "PortPair", "PortsExhausted"]
+
+_BUSY = (errno.EADDRINUSE, errno.EACCES)     # held by another program (or not ours to bind)
 
 
 class PortsExhausted(RuntimeError):
@@ -36,17 +46,22 @@ class PortPair:
     def rtcp_port(self) -> int:
         return self.port + 1
 
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
+
 
 class PortAllocator:
     """Hands out even/odd UDP port pairs from ``[port_min, port_max]`` on ``bind``.
 
     ``allocate()`` returns a :class:`PortPair` of bound sockets; ``release(pair)`` closes
-    any socket still open and returns the port to the pool. ``in_use`` says how many
-    pairs are out; after every call ended it is 0 again (the tests check this).
+    any socket still open and returns the port to the back of the queue. ``in_use`` says how
+    many pairs are out; after every call ended it is 0 again (the tests check this). Up to
+    ``pool`` free pairs are held bound, ready (``pooled``); :meth:`close` unbinds them.
     """
 
     def __init__(self, bind: str = "127.0.0.1", port_min: int = 10000, port_max: int = 20000,
-                 receive_buffer: int | None = None):
+                 receive_buffer: int | None = None, pool: int = 32):
         try:
             address = ipaddress.ip_address(bind)
         except ValueError:
@@ -54,6 +69,8 @@ class PortAllocator:
         for name, value in (("port_min", port_min), ("port_max", port_max)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
                 raise ValueError(f"{name} must be a port number 1..65535, got {value!r}")
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"pool must be a number of pairs >= 1, got {pool!r}")
         first = port_min + (port_min % 2)           # first even port in the range
         if first + 1 > port_max:
             raise ValueError(f"RTP port range {port_min}-{port_max} holds no even/odd pair")
@@ -61,8 +78,12 @@ class PortAllocator:
         self.family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         self.port_min, self.port_max = port_min, port_max
         self.receive_buffer = receive_buffer
-        self._free: deque[int] = deque(range(first, port_max, 2))
+        self.pool = pool
+        self._free: deque[int] = deque(range(first, port_max, 2))   # not bound by us, oldest first
+        self._ready: deque[PortPair] = deque()                     # bound ahead, never used
         self._used: set[int] = set()
+        # an allocator dropped with pairs still pooled closes them (no ResourceWarning, no leak)
+        weakref.finalize(self, _close_all, self._ready)
 
     @classmethod
     def from_config(cls, config) -> "PortAllocator":
@@ -72,7 +93,7 @@ class PortAllocator:
     @property
     def capacity(self) -> int:
         """Pairs in the range (some may be held by other programs)."""
-        return len(self._free) + len(self._used)
+        return len(self._free) + len(self._ready) + len(self._used)
 
     @property
     def in_use(self) -> int:
@@ -80,7 +101,13 @@ class PortAllocator:
 
     @property
     def free(self) -> int:
-        return len(self._free)
+        """Pairs not in use by a call (pooled ones included)."""
+        return len(self._free) + len(self._ready)
+
+    @property
+    def pooled(self) -> int:
+        """Free pairs held bound, ready for the next calls."""
+        return len(self._ready)
 
     def _bind(self, port: int) -> socket.socket:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -95,29 +122,60 @@ class PortAllocator:
         return sock
 
     def allocate(self) -> PortPair:
-        """Bind the next free pair; skip pairs someone else holds. Raise PortsExhausted if none is left."""
+        """A ready pair (binding the next block if none is). Raise PortsExhausted if none is left."""
+        if not self._ready:
+            self.refill()
+            if not self._ready:
+                raise PortsExhausted(
+                    f"no free RTP port pair in {self.bind}:{self.port_min}-{self.port_max} "
+                    f"({self.in_use} pairs in use by calls, the rest held by other programs)")
+        pair = self._ready.popleft()
+        _empty(pair.rtp)
+        _empty(pair.rtcp)
+        self._used.add(pair.port)
+        return pair
+
+    def refill(self) -> int:
+        """Bind up to ``pool`` more free pairs, oldest ports first: all RTP sockets, then their
+        RTCP sockets. Pairs another program holds go to the back of the queue. Returns how many
+        pairs are ready. An unexpected error (out of file descriptors) is raised only when no
+        pair could be readied."""
+        bound: list[tuple[int, socket.socket]] = []
+        failure: OSError | None = None
         for _ in range(len(self._free)):
+            if len(bound) + len(self._ready) >= self.pool:
+                break
             port = self._free.popleft()
             try:
-                rtp = self._bind(port)
+                bound.append((port, self._bind(port)))
             except OSError as exc:
-                self._free.append(port)
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                if exc.errno in _BUSY:
+                    self._free.append(port)
                     continue
-                raise
+                self._free.appendleft(port)
+                failure = exc
+                break
+        unpaired: list[int] = []
+        for k, (port, rtp) in enumerate(bound):
+            if failure is not None:
+                rtp.close()
+                unpaired.append(port)
+                continue
             try:
                 rtcp = self._bind(port + 1)
             except OSError as exc:
                 rtp.close()
-                self._free.append(port)
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                if exc.errno in _BUSY:
+                    self._free.append(port)
                     continue
-                raise
-            self._used.add(port)
-            return PortPair(port, rtp, rtcp)
-        raise PortsExhausted(
-            f"no free RTP port pair in {self.bind}:{self.port_min}-{self.port_max} "
-            f"({self.in_use} pairs in use by calls, the rest held by other programs)")
+                unpaired.append(port)
+                failure = exc
+                continue
+            self._ready.append(PortPair(port, rtp, rtcp))
+        self._free.extendleft(reversed(unpaired))      # still the oldest: first in line again
+        if failure is not None and not self._ready:
+            raise failure
+        return len(self._ready)
 
     def release(self, pair: PortPair | int) -> None:
         """Give a pair back (closing its sockets if still open). Releasing twice is an error."""
@@ -125,11 +183,33 @@ class PortAllocator:
         if port not in self._used:
             raise ValueError(f"RTP port {port} is not allocated")
         if isinstance(pair, PortPair):
-            pair.rtp.close()
-            pair.rtcp.close()
+            pair.close()
         self._used.discard(port)
         self._free.append(port)
 
+    def close(self) -> None:
+        """Unbind the pooled pairs (the PBX stops, or a test wants every free port unbound).
+        Pairs in use are the calls' to release. The allocator binds again when next asked."""
+        ports = [pair.port for pair in self._ready]
+        _close_all(self._ready)
+        self._free.extendleft(reversed(ports))
+
     def __repr__(self) -> str:
         return (f"PortAllocator({self.bind}:{self.port_min}-{self.port_max}, "
-                f"{self.in_use} in use, {self.free} free)")
+                f"{self.in_use} in use, {self.free} free, {self.pooled} bound ahead)")
+
+
+def _empty(sock: socket.socket) -> None:
+    """Discard datagrams that reached a pooled socket before its call (bounded: a flood ends too)."""
+    for _ in range(256):
+        try:
+            sock.recv(1)
+        except BlockingIOError:
+            return
+        except OSError:          # an ICMP error queued on the socket: read it and go on
+            continue
+
+
+def _close_all(ready: deque) -> None:
+    while ready:
+        ready.popleft().close()
