@@ -6,9 +6,13 @@ packet); "nothing arrived" is decided from the relay's counters, not from sleepi
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
+import os
+import select
 import socket
 import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -453,6 +457,105 @@ def test_port_allocator_validates_and_skips_busy_pairs():
             ports.release(pair)
     finally:
         busy.close()
+
+
+def test_pooled_pairs_are_handed_out_round_robin_and_empty():
+    """Pairs bound ahead keep the allocator's promises: every free pair is used before a
+    released one comes back, and nothing that reached a pooled socket before its call is
+    left in it."""
+    ports = PortAllocator("127.0.0.1", 21400, 21419, pool=4)      # 10 pairs, bound 4 at a time
+    try:
+        order = []
+        for _ in range(20):
+            pair = ports.allocate()
+            assert ports.pooled <= 4 and ports.in_use == 1
+            order.append(pair.port)
+            ports.release(pair)
+        assert order == list(range(21400, 21420, 2)) * 2
+        assert ports.refill() == 4
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            ready = ports._ready[0]                      # the pair the next call will get
+            for sock in (ready.rtp, ready.rtcp):
+                stranger.sendto(b"\x80\x00late", sock.getsockname())
+                assert select.select([sock], [], [], 5)[0] == [sock]      # it did arrive
+            pair = ports.allocate()
+            assert pair is ready
+            for sock in (pair.rtp, pair.rtcp):
+                with pytest.raises(BlockingIOError):
+                    sock.recv(2048)
+            ports.release(pair)
+        finally:
+            stranger.close()
+    finally:
+        ports.close()
+    assert ports.pooled == 0 and ports.free == ports.capacity == 10
+
+
+def test_pool_refill_pairs_what_it_can_when_out_of_descriptors(monkeypatch):
+    """Out of file descriptors half-way through a block: the last RTP sockets bound give their
+    descriptors to the first ones' RTCP, no port is lost, and the error surfaces only when not
+    a single pair could be bound."""
+    ports = PortAllocator("127.0.0.1", 21430, 21449, pool=8)       # 10 pairs
+    spare = [5]                                                  # descriptors the process has left
+
+    class Counted(socket.socket):
+        def close(self):
+            if self.fileno() != -1:
+                spare[0] += 1
+            super().close()
+
+    def bind(port):
+        if spare[0] == 0:
+            raise OSError(errno.EMFILE, "Too many open files")
+        sock = Counted(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", port))
+        sock.setblocking(False)
+        spare[0] -= 1
+        return sock
+    monkeypatch.setattr(ports, "_bind", bind)
+    try:
+        first = ports.allocate()           # 5 RTP bound, then 2 given up for 2 RTCP: 2 pairs
+        assert (ports.pooled, ports.in_use, ports.capacity) == (1, 1, 10)
+        second = ports.allocate()
+        assert (first.port, second.port) == (21430, 21432)
+        with pytest.raises(OSError, match="Too many open files"):
+            ports.allocate()               # one descriptor left: no pair
+        assert (ports.in_use, ports.free, ports.capacity, spare[0]) == (2, 8, 10, 1)
+        spare[0] = 100
+        third = ports.allocate()           # descriptors again: the oldest free port comes next
+        assert third.port == 21434
+        for pair in (first, second, third):
+            ports.release(pair)
+    finally:
+        ports.close()
+    assert ports.free == ports.capacity == 10
+
+
+def test_the_pbx_allocator_lifts_the_open_file_limit_for_its_range():
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = 1024
+    if hard != resource.RLIM_INFINITY and hard < 2 * 5000 + 1024 or len(os.listdir("/proc/self/fd")) > low // 2:
+        pytest.skip("needs a hard open-file limit above 11024 and few files open")
+    config = SimpleNamespace(rtp_bind="127.0.0.1", rtp_port_min=10000, rtp_port_max=20000)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        ports = PortAllocator.from_config(config)
+        assert ports.capacity == 5000
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (2 * 5000 + 1024, hard)
+        ports.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_dropped_allocator_closes_its_pooled_sockets():
+    ports = PortAllocator("127.0.0.1", 21460, 21469)
+    ports.release(ports.allocate())
+    pooled = [sock for pair in ports._ready for sock in (pair.rtp, pair.rtcp)]
+    assert pooled and all(sock.fileno() >= 0 for sock in pooled)
+    del ports
+    assert all(sock.fileno() == -1 for sock in pooled)
 
 
 def test_relay_leg_sdp_change_relearns(arun):

@@ -87,8 +87,11 @@ class PortAllocator:
 
     @classmethod
     def from_config(cls, config) -> "PortAllocator":
-        """The allocator a :class:`labkit.pbx.config.Config` describes (``[rtp]`` section)."""
-        return cls(config.rtp_bind, config.rtp_port_min, config.rtp_port_max)
+        """The allocator a :class:`labkit.pbx.config.Config` describes (``[rtp]`` section).
+        The PBX's: it also lifts the process's open-file limit so the whole range can be used."""
+        ports = cls(config.rtp_bind, config.rtp_port_min, config.rtp_port_max)
+        raise_open_file_limit(2 * ports.capacity + 1024)     # two sockets a pair, and the rest
+        return ports
 
     @property
     def capacity(self) -> int:
@@ -137,9 +140,9 @@ class PortAllocator:
 
     def refill(self) -> int:
         """Bind up to ``pool`` more free pairs, oldest ports first: all RTP sockets, then their
-        RTCP sockets. Pairs another program holds go to the back of the queue. Returns how many
-        pairs are ready. An unexpected error (out of file descriptors) is raised only when no
-        pair could be readied."""
+        RTCP sockets. Pairs another program holds go to the back of the queue. Out of file
+        descriptors part-way, the block's last RTP sockets give theirs up to pair the first
+        ones; the error is raised only when not one pair is ready. Returns how many are."""
         bound: list[tuple[int, socket.socket]] = []
         failure: OSError | None = None
         for _ in range(len(self._free)):
@@ -155,24 +158,24 @@ class PortAllocator:
                 self._free.appendleft(port)
                 failure = exc
                 break
-        unpaired: list[int] = []
-        for k, (port, rtp) in enumerate(bound):
-            if failure is not None:
-                rtp.close()
-                unpaired.append(port)
-                continue
+        k, end = 0, len(bound)
+        while k < end:
+            port, rtp = bound[k]
             try:
                 rtcp = self._bind(port + 1)
             except OSError as exc:
-                rtp.close()
                 if exc.errno in _BUSY:
+                    rtp.close()
                     self._free.append(port)
+                    k += 1
                     continue
-                unpaired.append(port)
                 failure = exc
-                continue
+                end -= 1
+                bound[end][1].close()        # the last unpaired RTP socket frees a descriptor
+                continue                     # (when that was this one, k == end: done)
             self._ready.append(PortPair(port, rtp, rtcp))
-        self._free.extendleft(reversed(unpaired))      # still the oldest: first in line again
+            k += 1
+        self._free.extendleft(reversed([port for port, _ in bound[end:]]))   # oldest: first in line
         if failure is not None and not self._ready:
             raise failure
         return len(self._ready)
@@ -197,6 +200,25 @@ class PortAllocator:
     def __repr__(self) -> str:
         return (f"PortAllocator({self.bind}:{self.port_min}-{self.port_max}, "
                 f"{self.in_use} in use, {self.free} free, {self.pooled} bound ahead)")
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Lift the soft RLIMIT_NOFILE toward ``wanted`` (up to the hard limit; many systems start
+    processes at a soft 1024, which 400 relayed calls use up). Returns the soft limit now."""
+    try:
+        import resource
+    except ImportError:                          # Windows: no such limit
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if new > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        except (ValueError, OSError):
+            return soft
+    return new
 
 
 def _empty(sock: socket.socket) -> None:
