@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..codecs import CODECS, Codec, codec_for_payload_type, get_codec
 from .sdp import DIRECTIONS, Connection, Media, Origin, SessionDescription
@@ -98,6 +99,12 @@ def _zero_address_hold(media: Media) -> bool:
 
 def parse_events(text: str) -> set[int]:
     """``0-15,66,70`` (an RFC 4733 fmtp event list) -> the set of event numbers."""
+    return set(_parse_events(text))
+
+
+@lru_cache(maxsize=256)
+def _parse_events(text: str) -> frozenset[int]:
+    """parse_events, remembered: every call leg reads the same few lists (``0-16``, ``0-15``)."""
     events: set[int] = set()
     for part in text.replace(" ", "").split(","):
         if not part:
@@ -109,11 +116,16 @@ def parse_events(text: str) -> set[int]:
         if first > last or last > 255:
             raise ValueError(f"bad telephone-event range {part!r} in {text!r}")
         events.update(range(first, last + 1))
-    return events
+    return frozenset(events)
 
 
 def format_events(events: set[int]) -> str:
     """The inverse of parse_events, with runs written as ranges: {0..16} -> ``0-16``."""
+    return _format_events(frozenset(events))
+
+
+@lru_cache(maxsize=256)
+def _format_events(events: frozenset[int]) -> str:
     parts, ordered = [], sorted(events)
     i = 0
     while i < len(ordered):
@@ -148,6 +160,21 @@ class Format:
 
 def _codec_named(encoding: str, clock_rate: int, channels: int | None) -> Codec | None:
     """The registry codec an rtpmap names; a missing channel count matches any (lenient)."""
+    key = (encoding, clock_rate, channels, len(CODECS))   # the registry only ever grows
+    try:
+        return _NAMED[key]
+    except KeyError:
+        pass
+    if len(_NAMED) > 1024:    # names come from peers' SDP: bounded
+        _NAMED.clear()
+    found = _NAMED[key] = _find_codec_named(encoding, clock_rate, channels)
+    return found
+
+
+_NAMED: dict[tuple, Codec | None] = {}
+
+
+def _find_codec_named(encoding: str, clock_rate: int, channels: int | None) -> Codec | None:
     enc = encoding.lower()
     for codec in CODECS.values():
         if codec.rtpmap_name.lower() == enc and codec.clock_rate == clock_rate \
@@ -258,6 +285,28 @@ class Negotiation:
 # The negotiator
 
 
+@lru_cache(maxsize=64)
+def _resolve_codecs(names: tuple) -> tuple[tuple[Codec, ...], bool, int | None]:
+    """A negotiator's codec list -> (registry codecs in order, telephone-event?, its rate).
+    Remembered: a PBX makes two negotiators per call from the same few lists."""
+    codecs: list[Codec] = []
+    telephone_event, rate_wanted = False, None
+    for name in names:
+        if isinstance(name, str) and name.lower().startswith(TELEPHONE_EVENT):
+            telephone_event = True
+            _, _, rate = name.partition("/")
+            if rate and not rate.isdigit():
+                raise ValueError(f"bad telephone-event rate in {name!r}")
+            rate_wanted = int(rate) if rate else None
+        else:
+            codec = get_codec(name)
+            if codec not in codecs:
+                codecs.append(codec)
+    if not codecs:
+        raise ValueError("at least one audio codec is needed, not only telephone-event")
+    return tuple(codecs), telephone_event, rate_wanted
+
+
 class SdpNegotiator:
     """Our side of the offer/answer exchanges of one call leg (like pjmedia's SDP
     negotiator): local capabilities and state in, SDP and NegotiatedMedia out.
@@ -284,22 +333,12 @@ class SdpNegotiator:
             raise ValueError(f"ptime must be a whole number of ms 1..200, not {ptime!r}")
         self.address = address
         self.port = port
-        self.codecs: list[Codec] = []
-        self.telephone_event_rate: int | None = None
-        self.telephone_event = False
-        for name in codecs:
-            if isinstance(name, str) and name.lower().startswith(TELEPHONE_EVENT):
-                self.telephone_event = True
-                _, _, rate = name.partition("/")
-                if rate and not rate.isdigit():
-                    raise ValueError(f"bad telephone-event rate in {name!r}")
-                self.telephone_event_rate = int(rate) if rate else None
-            else:
-                codec = get_codec(name)
-                if codec not in self.codecs:
-                    self.codecs.append(codec)
-        if not self.codecs:
-            raise ValueError("at least one audio codec is needed, not only telephone-event")
+        try:
+            resolved, self.telephone_event, self.telephone_event_rate = _resolve_codecs(tuple(codecs))
+        except TypeError:   # something unhashable in the list: resolve it without the memory
+            resolved, self.telephone_event, self.telephone_event_rate = _resolve_codecs.__wrapped__(
+                tuple(codecs))
+        self.codecs: list[Codec] = list(resolved)
         self.events = parse_events(dtmf_events)
         self.ptime = ptime
         self.direction = direction
@@ -311,7 +350,8 @@ class SdpNegotiator:
         self.session_id = str(session_id if session_id is not None
                               else secrets.randbelow(2 ** 62) + 1)
         self.session_version = session_version
-        self._last_sent: list[str] | None = None     # our previous SDP without its o= line
+        #: our previous SDP (or its lines without the o= line), see _stamp
+        self._last_sent: SessionDescription | list[str] | None = None
         self.pending_offer: SessionDescription | None = None
         self.current: Negotiation | None = None
         self._remote_origin: Origin | None = None
@@ -356,11 +396,20 @@ class SdpNegotiator:
         return sd
 
     def _stamp(self, sd: SessionDescription) -> SessionDescription:
-        """Give ``sd`` our o= line: the version moves on only when the content changed."""
-        body = [line for line in sd.lines() if not line.startswith("o=")]
-        if self._last_sent is not None and body != self._last_sent:
-            self.session_version += 1
-        self._last_sent = body
+        """Give ``sd`` our o= line: the version moves on only when the content changed.
+
+        The previous SDP is kept as it was sent and written out only when a later one must
+        be compared with it: most call legs send one SDP and never need its text here."""
+        previous = self._last_sent
+        if previous is not None:
+            if isinstance(previous, SessionDescription):
+                previous = _content_lines(previous)
+            body = _content_lines(sd)
+            if body != previous:
+                self.session_version += 1
+            self._last_sent = body
+        else:
+            self._last_sent = sd
         sd.origin = Origin(self.username, self.session_id, self.session_version, "IN",
                            self._addrtype(), self.address)
         return sd
@@ -441,6 +490,7 @@ class SdpNegotiator:
         offer = _as_sdp(offer, "offer")
         answer = self._session(times=offer.times)
         streams, rejected = [], []
+        bound: dict[str, int] = {}    # codec key -> payload type, of the accepted m-lines
         for index, media in enumerate(offer.media):
             result = self._answer_media(index, media, accepted_audio=bool(streams))
             if isinstance(result, str):
@@ -448,19 +498,16 @@ class SdpNegotiator:
                 formats = media.formats or ["0"]
                 answer.add_media(Media(media.kind, 0, media.proto, formats))
             else:
-                accepted, m_line = result
+                accepted, m_line, binds = result
                 streams.append(accepted)
                 answer.add_media(m_line)
+                bound.update(binds)
         if not streams:
             why = "; ".join(f"m-line {i + 1}: {reason}" for i, reason in rejected) \
                 or "the offer has no m-line"
             raise OfferAnswerError(f"nothing acceptable in the offer ({why})", 488)
         changed = self._remote_changed(offer)
-        for m_line in answer.media:
-            for f in offered_formats(m_line):
-                key = f"{TELEPHONE_EVENT}/{f.clock_rate}" if f.is_telephone_event else f.codec
-                if m_line.port and key:
-                    self.bound_payload_types[key] = f.payload_type
+        self.bound_payload_types.update(bound)
         self._stamp(answer)
         self._remote_origin = offer.origin
         self.current = Negotiation(answer, offer, streams, rejected, changed)
@@ -475,7 +522,8 @@ class SdpNegotiator:
                                                   remote.origin.address)
 
     def _answer_media(self, index: int, media: Media, accepted_audio: bool):
-        """(NegotiatedMedia, answer m-line) for an acceptable m-line, else why not (str)."""
+        """(NegotiatedMedia, answer m-line, {codec key: payload type} it binds) for an
+        acceptable m-line, else why not (str)."""
         if media.port == 0:
             return "disabled by the offerer (port 0)"
         if media.kind != "audio":
@@ -501,15 +549,18 @@ class SdpNegotiator:
             return f"no codec in common (offered {offered}; we have {ours})"
         if self.keep == "first":
             common = common[:1]
-        first_codec = get_codec(common[0].codec)
-        events = self._events_for(formats, [get_codec(f.codec).clock_rate for f in common])
+        chosen = [CODECS[f.codec] for f in common]    # Format.codec is a registry name
+        first_codec = chosen[0]
+        events = self._events_for(formats, [c.clock_rate for c in chosen])
         ptime = _usable_ptime(first_codec, media.ptime) or _usable_ptime(first_codec, self.ptime) \
             or 20
         local_direction = answer_direction(_effective_direction(media), self.direction)
-        lines = [(f.payload_type, get_codec(f.codec).rtpmap, get_codec(f.codec).fmtp)
-                 for f in common]
-        lines += [(f.payload_type, f"{TELEPHONE_EVENT}/{f.clock_rate}", events[f.payload_type])
-                  for f in formats if f.payload_type in events]
+        lines = [(f.payload_type, c.rtpmap, c.fmtp) for f, c in zip(common, chosen)]
+        binds = {f.codec: f.payload_type for f in common}
+        for f in formats:
+            if f.payload_type in events:
+                lines.append((f.payload_type, f"{TELEPHONE_EVENT}/{f.clock_rate}", events[f.payload_type]))
+                binds[f"{TELEPHONE_EVENT}/{f.clock_rate}"] = f.payload_type
         m_line = self._media(self.port, media.proto, lines, ptime, local_direction)
         te = next((f.payload_type for f in formats if f.payload_type in events
                    and f.clock_rate == first_codec.clock_rate), None)
@@ -522,7 +573,7 @@ class SdpNegotiator:
             telephone_event_pt=te, local_telephone_event_pt=te, direction=local_direction,
             remote_hold=is_hold(media),
             codecs=tuple((f.payload_type, f.codec) for f in common))
-        return negotiated, m_line
+        return negotiated, m_line, binds
 
     def _common(self, formats: list[Format]) -> list[Format]:
         """The offered formats we share, in the offerer's order or ours; one per codec."""
@@ -620,6 +671,11 @@ class SdpNegotiator:
             local_telephone_event_pt=local_te, direction=direction,
             remote_hold=is_hold(theirs),
             codecs=tuple((f.payload_type, f.codec) for f in common))
+
+
+def _content_lines(sd: SessionDescription) -> list[str]:
+    """An SDP's lines without its o= line: what _stamp compares."""
+    return [line for line in sd.lines() if not line.startswith("o=")]
 
 
 def _as_sdp(value, what: str) -> SessionDescription:

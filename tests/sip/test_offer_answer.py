@@ -535,5 +535,13 @@ def test_any_offer_gives_an_answer_or_a_clear_error(m_lines, session_c, prefer, 
         assert audio.remote_port == 65535
     else:
         assert 0 < audio.remote_rtcp_port <= 65535
+    # the payload types the answer binds are what its accepted m-lines say, read back
+    read_back = {}
+    for answered in result.sdp.media:
+        for f in offered_formats(answered):
+            key = f"telephone-event/{f.clock_rate}" if f.is_telephone_event else f.codec
+            if answered.port and key:
+                read_back[key] = f.payload_type
+    assert negotiator.bound_payload_types == read_back
     # and the answer, given back to an offerer, is understood
     SessionDescription.parse(str(result.sdp))
