@@ -9,6 +9,7 @@ they are (``rtpmap``, ``fmtp``), packet time (``ptime``), direction, and where t
 """
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from .uri import ParseError
@@ -143,7 +144,9 @@ class _Attributes:
 class Media(_Attributes):
     """One ``m=`` section: ``kind`` ('audio'), ``port``, ``port_count``, ``proto``
     ('RTP/AVP'), ``formats`` (payload types as strings, in preference order), its own
-    ``connection`` (None = use the session's), ``bandwidths``, ``attributes``."""
+    ``connection`` (None = use the session's), ``bandwidths``, ``attributes``; ``session`` is
+    the session level it falls back to (its ``connection`` and ``attributes``), None until the
+    media is added to a session."""
 
     __slots__ = ("kind", "port", "port_count", "proto", "formats", "info", "connection",
                  "bandwidths", "key", "attributes", "session")
@@ -160,7 +163,7 @@ class Media(_Attributes):
         self.bandwidths: list[tuple[str, int]] = []
         self.key: str | None = None
         self.attributes: list[tuple[str, str | None]] = list(attributes)
-        self.session: SessionDescription | None = None   # set when added to a session
+        self.session: _SessionLevel | None = None   # set when added to a session
 
     @property
     def rtpmap(self) -> dict[int, RtpMap]:
@@ -230,16 +233,25 @@ class Media(_Attributes):
         return f"<Media {self.kind} {self.port} {self.proto} {' '.join(self.formats)}>"
 
 
+class _SessionLevel(_Attributes):
+    """The session-level c= and a= lines, which every media section falls back to.  A media
+    holds this rather than its SessionDescription: a back-reference from media to session
+    would make every parsed body a reference cycle, freed only by the cyclic GC."""
+
+    __slots__ = ("connection", "attributes")
+
+
 class SessionDescription(_Attributes):
     """A whole SDP body.  Build one with ``SessionDescription(origin=..., connection=...)``
     and ``add_media(Media(...))``, or parse one; ``str()`` / ``bytes()`` write it (CRLF)."""
 
-    __slots__ = ("version", "origin", "name", "info", "uri", "emails", "phones", "connection",
-                 "bandwidths", "times", "timezones", "key", "attributes", "media")
+    __slots__ = ("version", "origin", "name", "info", "uri", "emails", "phones", "_level",
+                 "bandwidths", "times", "timezones", "key", "media")
 
     def __init__(self, origin: Origin | None = None, name: str = "-",
                  connection: Connection | None = None, media=(), version: int = 0):
         self.version = version
+        self._level = _new_level(_SessionLevel)
         self.origin = origin or Origin("-", "0", 0, "IN", "IP4", "0.0.0.0")
         self.name = name
         self.info: str | None = None
@@ -256,8 +268,24 @@ class SessionDescription(_Attributes):
         for m in media:
             self.add_media(m)
 
+    @property
+    def connection(self) -> Connection | None:
+        return self._level.connection
+
+    @connection.setter
+    def connection(self, value: Connection | None) -> None:
+        self._level.connection = value
+
+    @property
+    def attributes(self) -> list[tuple[str, str | None]]:
+        return self._level.attributes
+
+    @attributes.setter
+    def attributes(self, value: list[tuple[str, str | None]]) -> None:
+        self._level.attributes = value
+
     def add_media(self, media: Media) -> Media:
-        media.session = self
+        media.session = self._level
         self.media.append(media)
         return media
 
@@ -271,111 +299,53 @@ class SessionDescription(_Attributes):
                 text = text.decode()
             except UnicodeDecodeError:
                 raise ParseError("SDP is not UTF-8 text") from None
-        lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-            while lines and lines[-1] == "":
-                lines.pop()
-        if not lines or lines[0] != "v=0":
-            raise ParseError("SDP line 1: must be v=0")
         sd = _new_session(cls)
         sd.version = 0
-        sd.info = sd.uri = sd.connection = sd.timezones = sd.key = None
+        sd.info = sd.uri = sd.timezones = sd.key = None
         sd.emails = []
         sd.phones = []
         sd.bandwidths = []
-        sd.times = []
-        sd.attributes = attributes = []   # where a= lines go: the session's, then a media's
         sd.media = []
-        media = None
-        target = sd
-        # RFC 8866 §5 puts o= and s= right after v=: read them in place, the loop takes the rest
-        # (and any other order, which this parser tolerates).
-        origin = lines[1] if len(lines) > 2 else ""
-        if origin[:2] == "o=" and lines[2][:2] == "s=":
-            try:
-                sd.origin = Origin.parse(origin[2:])
-            except ValueError as err:
-                raise ParseError(f"SDP line 2 ({origin[:40]!r}): {err}") from None
-            sd.name = lines[2][2:]
-            first = 3
+        sd._level = level = _new_level(_SessionLevel)
+        level.attributes = []
+        m = _USUAL_START_RE.match(text)
+        if m is not None:   # v= o= s= [c=] t=0 0, the way nearly every UA starts its SDP
+            user, session_id, version, nettype, addrtype, address, name, *conn = m.groups()
+            sd.origin = _tuple_new(Origin, (user, session_id, int(version), nettype, addrtype,
+                                            address))
+            sd.name = name
+            level.connection = None if conn[0] is None else _tuple_new(Connection,
+                                                                       (*conn, None, None))
+            sd.times = [_UNBOUNDED]
+            lines = text[m.end():].split("\r\n")
+            first = 6 if conn[0] is not None else 5
         else:
-            sd.origin = sd.name = None
-            first = 1
-        for number, line in enumerate(lines[first:], first + 1):
-            if line[1:2] != "=":
-                raise ParseError(f"SDP line {number}: {line[:40]!r} is not <type>=<value>")
-            kind = line[0]
-            value = line[2:]
-            try:
-                if kind == "a":
-                    name, colon, rest = value.partition(":")
-                    if not name or " " in name:
-                        raise ValueError(f"bad attribute {value!r}")
-                    attributes.append((name, rest) if colon else (name, None))
-                elif kind == "m":
-                    parts = value.split()
-                    if len(parts) < 3:
-                        raise ValueError("want: m=<media> <port> <proto> <fmt> ...")
-                    port, _, count = parts[1].partition("/")
-                    if not port.isdigit() or (count and not count.isdigit()) or int(port) > 65535:
-                        raise ValueError(f"bad port {parts[1]!r}")
-                    media = _new_media(Media)
-                    media.kind, media.port, media.proto = parts[0], int(port), parts[2]
-                    media.port_count = int(count) if count else None
-                    media.formats = parts[3:]
-                    media.info = media.connection = media.key = None
-                    media.bandwidths = []
-                    media.attributes = attributes = []
-                    media.session = sd
-                    sd.media.append(media)
-                    target = media
-                elif kind == "c":
-                    if target.connection is not None:
-                        raise ValueError("more than one c= line at one level")
-                    parts = value.split(" ")
-                    if len(parts) == 3 and parts[2] and "/" not in parts[2]:   # usual unicast form
-                        target.connection = _tuple_new(Connection, (*parts, None, None))
-                    else:
-                        target.connection = Connection.parse(value)
-                elif kind == "o" and media is None:
-                    if sd.origin is not None:
-                        raise ValueError("more than one o= line")
-                    sd.origin = Origin.parse(value)
-                elif kind == "s" and media is None:
-                    sd.name = value
-                elif kind == "t" and media is None and value == "0 0":
-                    sd.times.append(_UNBOUNDED)
-                elif kind == "t" and media is None:
-                    times = value.split()
-                    if len(times) != 2 or not all(t.isdigit() for t in times):
-                        raise ValueError("want: t=<start> <stop> (NTP seconds)")
-                    sd.times.append(Timing(int(times[0]), int(times[1])))
-                elif kind == "b":
-                    btype, _, bw = value.partition(":")
-                    if not btype or not bw.isdigit():
-                        raise ValueError("want: b=<type>:<kbit/s>")
-                    target.bandwidths.append((btype, int(bw)))
-                elif kind == "i":
-                    target.info = value
-                elif kind == "k":
-                    target.key = value
-                elif kind == "r" and media is None and sd.times:
-                    last = sd.times[-1]
-                    sd.times[-1] = last._replace(repeats=last.repeats + (value,))
-                elif kind == "u" and media is None:
-                    sd.uri = value
-                elif kind == "e" and media is None:
-                    sd.emails.append(value)
-                elif kind == "p" and media is None:
-                    sd.phones.append(value)
-                elif kind == "z" and media is None:
-                    sd.timezones = value
-                else:
-                    where = "in a media section" if media is not None else "here"
-                    raise ValueError(f"unexpected line type {kind!r} {where}")
-            except ValueError as err:
-                raise ParseError(f"SDP line {number} ({line[:40]!r}): {err}") from None
+            lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+            if not lines or lines[0] != "v=0":
+                raise ParseError("SDP line 1: must be v=0")
+            level.connection = None
+            sd.times = []
+            # RFC 8866 §5 puts o= and s= right after v=: read them in place, the loop takes the
+            # rest (and any other order, which this parser tolerates).
+            origin = lines[1] if len(lines) > 2 else ""
+            if origin[:2] == "o=" and lines[2][:2] == "s=":
+                try:
+                    sd.origin = Origin.parse(origin[2:])
+                except ValueError as err:
+                    raise ParseError(f"SDP line 2 ({origin[:40]!r}): {err}") from None
+                sd.name = lines[2][2:]
+                del lines[:3]
+                first = 4
+            else:
+                sd.origin = sd.name = None
+                del lines[:1]
+                first = 2
+        if lines and lines[-1] == "":
+            lines.pop()
+            while lines and lines[-1] == "":
+                lines.pop()
+        if lines:
+            _read_lines(sd, lines, first)
         if sd.origin is None or sd.name is None or not sd.times:
             missing = [t for t, v in (("o=", sd.origin), ("s=", sd.name), ("t=", sd.times or None))
                        if v is None]
@@ -423,3 +393,94 @@ class SessionDescription(_Attributes):
 
 
 _new_session = object.__new__
+_new_level = object.__new__
+
+
+# v= o= s= [c=] t=0 0 with single spaces: what SessionDescription.parse reads in one match.
+# It takes only what the line loop would take, with the same result (the loop has the errors).
+_USUAL_START_RE = re.compile(
+    r"v=0\r\no=(\S+) ([0-9]+) ([0-9]+) (\S+) (\S+) (\S+)\r\ns=([^\r\n]*)\r\n"
+    r"(?:c=(\S+) (\S+) ([^\s/]+)\r\n)?t=0 0\r\n")
+
+
+def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:
+    """Read SDP lines (the first one is line ``number``) into ``sd``: session-level ones until
+    the first m=, then each m= section's own."""
+    media = None
+    target = sd
+    level = sd._level
+    attributes = level.attributes   # where a= lines go: the session's, then a media's
+    for number, line in enumerate(lines, number):
+        if line[1:2] != "=":
+            raise ParseError(f"SDP line {number}: {line[:40]!r} is not <type>=<value>")
+        kind = line[0]
+        value = line[2:]
+        try:
+            if kind == "a":
+                name, colon, rest = value.partition(":")
+                if not name or " " in name:
+                    raise ValueError(f"bad attribute {value!r}")
+                attributes.append((name, rest) if colon else (name, None))
+            elif kind == "m":
+                parts = value.split()
+                if len(parts) < 3:
+                    raise ValueError("want: m=<media> <port> <proto> <fmt> ...")
+                port, _, count = parts[1].partition("/")
+                if not port.isdigit() or (count and not count.isdigit()) or int(port) > 65535:
+                    raise ValueError(f"bad port {parts[1]!r}")
+                media = _new_media(Media)
+                media.kind, media.port, media.proto = parts[0], int(port), parts[2]
+                media.port_count = int(count) if count else None
+                media.formats = parts[3:]
+                media.info = media.connection = media.key = None
+                media.bandwidths = []
+                media.attributes = attributes = []
+                media.session = level
+                sd.media.append(media)
+                target = media
+            elif kind == "c":
+                if target.connection is not None:
+                    raise ValueError("more than one c= line at one level")
+                parts = value.split(" ")
+                if len(parts) == 3 and parts[2] and "/" not in parts[2]:   # usual unicast form
+                    target.connection = _tuple_new(Connection, (*parts, None, None))
+                else:
+                    target.connection = Connection.parse(value)
+            elif kind == "o" and media is None:
+                if sd.origin is not None:
+                    raise ValueError("more than one o= line")
+                sd.origin = Origin.parse(value)
+            elif kind == "s" and media is None:
+                sd.name = value
+            elif kind == "t" and media is None and value == "0 0":
+                sd.times.append(_UNBOUNDED)
+            elif kind == "t" and media is None:
+                times = value.split()
+                if len(times) != 2 or not all(t.isdigit() for t in times):
+                    raise ValueError("want: t=<start> <stop> (NTP seconds)")
+                sd.times.append(Timing(int(times[0]), int(times[1])))
+            elif kind == "b":
+                btype, _, bw = value.partition(":")
+                if not btype or not bw.isdigit():
+                    raise ValueError("want: b=<type>:<kbit/s>")
+                target.bandwidths.append((btype, int(bw)))
+            elif kind == "i":
+                target.info = value
+            elif kind == "k":
+                target.key = value
+            elif kind == "r" and media is None and sd.times:
+                last = sd.times[-1]
+                sd.times[-1] = last._replace(repeats=last.repeats + (value,))
+            elif kind == "u" and media is None:
+                sd.uri = value
+            elif kind == "e" and media is None:
+                sd.emails.append(value)
+            elif kind == "p" and media is None:
+                sd.phones.append(value)
+            elif kind == "z" and media is None:
+                sd.timezones = value
+            else:
+                where = "in a media section" if media is not None else "here"
+                raise ValueError(f"unexpected line type {kind!r} {where}")
+        except ValueError as err:
+            raise ParseError(f"SDP line {number} ({line[:40]!r}): {err}") from None

@@ -1,4 +1,6 @@
 """labkit.sip.sdp: parse, model and build session descriptions (RFC 8866)."""
+import gc
+
 import pytest
 
 from labkit.sip import ParseError
@@ -122,3 +124,70 @@ def test_errors_name_the_line(text, message):
 def test_not_utf8():
     with pytest.raises(ParseError, match="SDP is not UTF-8 text"):
         SessionDescription.parse(b"v=0\r\ns=\xff\r\n")
+
+
+# Shapes around the one-match start (v= o= s= [c=] t=0 0): with CRLF the fast start may take
+# them, with bare LF only the line loop does; both must read the same thing or the same error.
+START_VARIANTS = [
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\n",
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\n"
+    "a=rtpmap:0 PCMU/8000\r\na=sendonly\r\n",
+    "v=0\r\no=a  1 2 IN IP4 h\r\ns=x y\r\nt=0 0\r\n",                       # two spaces in o=
+    "v=0\r\no=a \u0661 2 IN IP4 h\r\ns=-\r\nt=0 0\r\n",                     # Arabic-Indic digit
+    "v=0\r\no=a 1 \u0662 IN IP4 h\r\ns=-\r\nt=0 0\r\n",                     # ... as version: bad
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nc=IN IP4 224.2.1.1/127\r\nt=0 0\r\n",  # multicast c=
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nc=IN IP4\r\nt=0 0\r\n",                 # short c=: bad
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 1\r\nc=IN IP4 1.2.3.5\r\n",
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nc=IN IP4 1.2.3.5\r\n",
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\n\r\n\r\n",                  # trailing empty lines
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\n\r\nm=audio 1 RTP/AVP 0\r\n",  # an empty line
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0\r\n",
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0\r\nr=7d 1h 0 25h\r\n",
+    "v=0\r\ns=-\r\no=a 1 2 IN IP4 h\r\nt=0 0\r\n",                          # s= before o=
+    "v=0\r\no=a 1 2 IN IP4 h\r\ns=-\r\nt=0 0",                              # no final CRLF
+]
+
+
+def _read(text: str):
+    try:
+        sd = SessionDescription.parse(text)
+    except ParseError as err:
+        return str(err)
+    return (sd.lines(), sd.origin, sd.name, sd.connection, sd.times, sd.attributes,
+            [(m.port, m.formats, m.address, m.direction, m.attributes) for m in sd.media])
+
+
+@pytest.mark.parametrize("text", START_VARIANTS)
+def test_usual_start_reads_like_the_line_loop(text):
+    assert _read(text) == _read(text.replace("\r\n", "\n"))
+
+
+def test_fast_start_results():
+    sd = SessionDescription.parse(START_VARIANTS[1])
+    assert sd.origin == Origin("a", "1", 2, "IN", "IP4", "h") and sd.name == ""
+    assert sd.connection == Connection("IN", "IP4", "10.0.0.1") and sd.times == [Timing(0, 0)]
+    assert sd.media[0].address == "10.0.0.1" and sd.media[0].direction == "sendonly"
+    assert str(sd) == START_VARIANTS[1]
+    with pytest.raises(ParseError, match=r"^SDP line 2 .*bad origin"):
+        SessionDescription.parse(START_VARIANTS[4])
+    with pytest.raises(ParseError, match=r"^SDP line 6 .*more than one c= line"):
+        SessionDescription.parse(START_VARIANTS[8])
+
+
+def test_media_keeps_the_session_level_without_a_reference_cycle():
+    """A parsed body is freed by reference counting alone (no work for the cyclic GC), and a
+    media section kept after its session still falls back to the session's c= and a=."""
+    gc.collect()
+    gc.disable()
+    try:
+        SessionDescription.parse(OFFER)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    audio = SessionDescription.parse(OFFER).media[0]
+    assert audio.address == "192.0.2.10" and audio.direction == "sendonly"
+    built = SessionDescription(connection=Connection("IN", "IP4", "192.0.2.1"))
+    media = built.add_media(Media("audio", 4000, "RTP/AVP", [0]))
+    built.connection = Connection("IN", "IP4", "192.0.2.2")     # changed after adding the media
+    built.set_direction("recvonly")
+    assert media.address == "192.0.2.2" and media.direction == "recvonly"
