@@ -395,6 +395,24 @@ def test_bad_configuration_is_a_clear_error(arun):
     arun(main)
 
 
+def test_a_host_name_in_sdp_is_never_looked_up_the_leg_learns_the_address(arun):
+    """c=IN IP4 phone.example: sending there would resolve the name per packet (blocking the
+    loop). The leg waits for the phone's own packets instead (symmetric RTP)."""
+    async def main():
+        relay, a, b = await call()
+        relay.a.configure(remote=("phone-a.invalid", a.address[1]))
+        assert relay.a.remote is None and relay.a.stats().source is None
+        b.send(rtp(0, ssrc=0xB), relay.b.local)                 # nowhere to send it yet
+        await until(lambda: relay.b.dropped == 1)
+        a.send(rtp(0, ssrc=0xA), relay.a.local)                 # phone A speaks: latched
+        await b.recv()
+        assert relay.a.remote == a.address
+        b.send(rtp(1, ssrc=0xB), relay.b.local)
+        assert (await a.recv())[0] == rtp(1, ssrc=0xB)
+        await hang_up(relay, a, b)
+    arun(main)
+
+
 # ----------------------------------------------------------------- ports and cleanup
 
 

@@ -31,6 +31,7 @@ Introduced in notebook 06; measured by ``benchmarks/bench_relay.py``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -226,7 +227,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         """Apply what this leg's phone put in SDP: media address, codec, payload types, direction.
 
         ``remote`` is the SDP ``c=``/``m=`` address; replies go there until the phone's own
-        packets latch its real address. A *changed* address (re-INVITE) re-learns.
+        packets latch its real address (a host *name* there is not looked up, per packet or
+        at all: the leg waits for the phone's packets). A *changed* address (re-INVITE) re-learns.
         ``codec=None`` relays whatever comes, unchanged. ``rtcp_remote`` defaults to the RTP
         port + 1 (or ``a=rtcp``, RFC 3605, when the caller passes it).
         ``payload_type`` / ``dtmf_payload_type`` are the numbers the phone expects in what it
@@ -261,9 +263,9 @@ class RelayLeg(asyncio.DatagramProtocol):
                 self.source = None
                 self.rtcp.source = None
             self.sdp_remote = remote
-            self.remote = self.source or remote
+            self.remote = self.source or _numeric(remote)
             self.rtcp.sdp_remote = rtcp
-            self.rtcp.remote = self.rtcp.source or rtcp
+            self.rtcp.remote = self.rtcp.source or _numeric(rtcp)
             self.latch.arm()
         if codec is not None:
             self.codec = new_codec
@@ -410,6 +412,16 @@ class _Counts:
 
 def _no_relay() -> None:
     return None
+
+
+def _numeric(address: Address) -> Address | None:
+    """``address`` if its host is an IP address; None for a host name (asyncio's loop would
+    resolve it on every packet, blocking; uvloop refuses to send there at all)."""
+    try:
+        ipaddress.ip_address(address[0])
+    except ValueError:
+        return None
+    return address
 
 
 def _check_address(address, what: str) -> Address:
