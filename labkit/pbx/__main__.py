@@ -11,6 +11,15 @@ import sys
 from .config import ConfigError, load, load_plan
 from .server import PBX
 
+#: Calls leave no cyclic garbage (tests/sipp/test_no_cyclic_garbage.py): refcounting frees
+#: every object of a finished call. So the automatic collector is off in the PBX process: its
+#: passes walk every live SIP transaction (RFC 3261 keeps them up to 32 s) and call, and a
+#: full pass stalled the loop 0.4-0.7 s at 200 calls/s (benchmarks/bench_calls.py). These
+#: timed passes still catch what rarer paths (errors, exceptions) may leave: a young pass
+#: walks only what was made since the previous one, a full pass the whole heap.
+YOUNG_GC_EVERY = 10.0     # seconds between gc.collect(1)
+FULL_GC_EVERY = 60        # every 60th pass (10 minutes) is a full gc.collect()
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -30,6 +39,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+async def collect_garbage(young_every: float = YOUNG_GC_EVERY, full_every: int = FULL_GC_EVERY) -> None:
+    """The cyclic GC on a timer instead of on allocation counts (see YOUNG_GC_EVERY)."""
+    passes = 0
+    while True:
+        await asyncio.sleep(young_every)
+        passes += 1
+        if passes % full_every == 0:
+            gc.collect()
+        else:
+            gc.collect(1)
+
+
 async def run(pbx: PBX) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -40,11 +61,11 @@ async def run(pbx: PBX) -> None:
             pass
     await pbx.start()
     # A long-lived server: start-up objects (modules, config, dialplan) leave the collector's
-    # scans, and full collections, which walk every live SIP transaction (kept 32 s by RFC 3261
-    # timers), run 10x less often. About -20 % CPU per call (benchmarks/bench_calls.py).
+    # scans for good, and the collector runs on a timer (see YOUNG_GC_EVERY).
     gc.collect()
     gc.freeze()
-    gc.set_threshold(700, 10, 100)
+    gc.disable()
+    collector = asyncio.create_task(collect_garbage())
     host, port = pbx.address
     from .loop import loop_name
     print(f"labkit PBX ready on {host}:{port} ({'+'.join(pbx.config.transports)}, {loop_name()}); Ctrl-C stops",
@@ -52,6 +73,7 @@ async def run(pbx: PBX) -> None:
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         await pbx.stop()
         print("labkit PBX stopped", flush=True)
 
