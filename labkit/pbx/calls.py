@@ -257,7 +257,7 @@ class CallManager:
         # at once instead of the cyclic GC, whose full passes stall the loop (bench_calls.py).
         leg_of = {leg.result: leg for leg in legs}
         pending = set(leg_of)
-        caller_gone = asyncio.ensure_future(caller.ended.wait())
+        caller_gone = caller.gone()
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         timed_out = False
         try:
@@ -346,7 +346,7 @@ class OutboundLeg:
 
         def provisional(response: Response) -> None:
             if response.status in (180, 183) and not caller.hung_up:
-                asyncio.ensure_future(caller.ringing())
+                caller.ring()
 
         try:
             chan.invite_tx, future = await m.endpoint.start_request(request, peer, provisional)

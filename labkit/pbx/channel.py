@@ -52,6 +52,7 @@ class SipChannel:
         self.negotiated = None
         self.bridged_with: SipChannel | None = None
         self.ended = asyncio.Event()
+        self._gone: list[asyncio.Future] = []   # see gone()
         self.answered_at: float | None = None
         self.created_at = manager.clock()
         # inbound only
@@ -88,9 +89,23 @@ class SipChannel:
         return self.manager.media.local_sdp(self) if self.media is not None else None
 
     async def ringing(self) -> None:
+        self.ring()
+
+    def ring(self) -> None:
+        """180 Ringing to the caller (once ringing is known: a Dial() leg's own 180/183)."""
         if self.state == "Ring":
             self._provisional(180, "Ringing")
             self._event("ringing")
+
+    def gone(self) -> asyncio.Future:
+        """A future done when this channel has ended: one that costs no task to wait on
+        (asyncio.wait on ``ended.wait()`` would need one per Dial())."""
+        future = asyncio.get_running_loop().create_future()
+        if self.ended.is_set():
+            future.set_result(None)
+        else:
+            self._gone.append(future)
+        return future
 
     async def progress(self) -> None:
         self._provisional(183, "Session Progress", with_sdp=True)
@@ -170,6 +185,10 @@ class SipChannel:
         self._event("hangup", cause=self.hangup_cause,
                     duration=None if self.answered_at is None else self.manager.clock() - self.answered_at)
         self.ended.set()
+        for future in self._gone:
+            if not future.done():
+                future.set_result(None)
+        self._gone.clear()
         self.manager.forget(self)
         if other is not None and not other.hung_up:
             other.bridged_with = None
