@@ -450,3 +450,36 @@ def test_server_accepts_answers_from_an_independent_client(which):
     result = server.verify(value, "GET", 1.0, request_uri="/dir/index.html")
     assert result.ok, result.reason
     assert not server.verify(value.replace('username="alice"', 'username="alicf"'), "GET", 1.0).ok
+
+
+def test_usual_form_fast_path_agrees_with_the_full_parser_on_mutated_headers():
+    """parse_auth_params reads the usual form in one pattern pass and hands everything else to
+    the full parser: wherever the fast path answers, the full parser gives the same answer."""
+    import random
+
+    from labkit.sip.digest import _parse_auth_params, _parse_usual
+
+    seeds = [
+        'Digest username="100", realm="labkit", nonce="AAAAAAAPQkAzqswhZfZyrWH4wYPDQ5REb1Q4nhK_M7w", '
+        'uri="sip:101@127.0.0.1:5060", response="d997ddbd06dfea0034652c9b24779567", algorithm=MD5, '
+        'cnonce="C2CiivrIxOuJ+Sk1ig1KcA", qop=auth, nc=00000001',
+        'Digest realm="labkit", nonce="abc", algorithm=SHA-256, qop="auth,auth-int", stale=true',
+        'Digest realm="a\\"b", nonce="", opaque=x',
+    ]
+    alphabet = ['"', "\\", ",", " ", "=", "\t", "\r\n", "a", "Z", "-", ":", "é", ", ", "==", '""']
+    rng = random.Random(5)
+    answered = 0
+    for _ in range(30000):
+        text = rng.choice(seeds)
+        for _ in range(rng.randint(0, 3)):
+            i = rng.randrange(len(text) + 1)
+            j = min(len(text), i + rng.randint(0, 3))
+            text = text[:i] + rng.choice(alphabet) * rng.randint(0, 2) + text[j:]
+        fast = _parse_usual(text)
+        if fast is None:
+            continue
+        answered += 1
+        assert fast == _parse_auth_params(text), text
+    assert answered > 3000     # the fast path does answer the usual headers
+    assert _parse_usual('Digest realm="x", nonce="y", ') is None       # trailing ',' is an error
+    assert _parse_usual('Digest realm="a\\"b"') is None                # escapes: the full parser
