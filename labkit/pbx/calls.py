@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable
 from ..dialplan.channel import DialTarget
 from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest
+from ..sip.headers import NameAddr
 from ..sip.message import ParseError, Request, Response
 from ..sip.transport import Peer, format_host
 from ..sip.uac import make_request
@@ -47,12 +48,25 @@ class CallManager:
         self.channels: dict[tuple, SipChannel] = {}   # dialog key → channel
         self.by_call_id: dict[str, list[SipChannel]] = {}
         self.tasks: set[asyncio.Task] = set()
+        self._contact: tuple | None = None   # (address, Contact text, parsed): see contact
 
     # ---- bookkeeping ------------------------------------------------------------------------
     @property
     def contact(self) -> str:
-        host, port = self.pbx.address
-        return f"<sip:labkit@{format_host(host)}:{port}>"
+        """Our Contact, the same for every call: worked out once per listening address."""
+        address = self.pbx.address
+        cached = self._contact
+        if cached is None or cached[0] != address:
+            host, port = address
+            text = f"<sip:labkit@{format_host(host)}:{port}>"
+            cached = self._contact = (address, text, NameAddr.parse(text))
+        return cached[1]
+
+    @property
+    def contact_address(self) -> NameAddr:
+        """``contact`` parsed (a dialog's local Contact and Via come from it)."""
+        self.contact  # noqa: B018 — refresh if the address changed
+        return self._contact[2]
 
     @property
     def allow(self) -> str:

@@ -81,7 +81,7 @@ class SipChannel:
             response.set("Content-Type", "application/sdp")
             response.body = self.answer_sdp
         if self.dialog is None:
-            self.dialog = Dialog.from_uas(self.invite.request, response)
+            self.dialog = Dialog.from_uas(self.invite.request, response, contact=self.manager.contact_address)
         self.invite.send(response)
 
     @property
@@ -121,7 +121,7 @@ class SipChannel:
             response.set("Content-Type", "application/sdp")
             response.body = body
         if self.dialog is None:
-            self.dialog = Dialog.from_uas(self.invite.request, response)
+            self.dialog = Dialog.from_uas(self.invite.request, response, contact=self.manager.contact_address)
         else:
             self.dialog.response_sent(response)
         self._final_sent = True

@@ -48,6 +48,7 @@ class PBX:
         self.handlers: dict[str, Handler] = {"OPTIONS": self.on_options}
         self.address: tuple[str, int] | None = None
         self._housekeeping: asyncio.Task | None = None
+        self._allow: tuple[tuple, str] = ((), "")
 
     @property
     def transport(self):
@@ -55,7 +56,11 @@ class PBX:
 
     @property
     def allow(self) -> str:
-        return ", ".join(sorted(set(self.handlers) | {"ACK"}))
+        """The Allow header: what we handle, plus ACK (worked out again when handlers change)."""
+        methods = tuple(self.handlers)
+        if self._allow[0] != methods:
+            self._allow = (methods, ", ".join(sorted(set(methods) | {"ACK"})))
+        return self._allow[1]
 
     async def start(self) -> None:
         cfg = self.config
