@@ -20,12 +20,13 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from ..dialplan.channel import DialTarget
+from ..dialplan.engine import run as run_dialplan
 from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest
 from ..sip.headers import NameAddr
 from ..sip.message import ParseError, Request, Response
 from ..sip.transport import Peer, format_host
-from ..sip.uac import make_request
+from ..sip.uac import make_request, new_call_id
 from . import causes
 from .callmedia import MediaError
 from .channel import SipChannel
@@ -149,10 +150,8 @@ class CallManager:
         await self._run_dialplan(chan)
 
     async def _run_dialplan(self, chan: SipChannel) -> None:
-        from ..dialplan.engine import run
-
         try:
-            result = await run(self.plan, chan, chan.context, chan.exten,
+            result = await run_dialplan(self.plan, chan, chan.context, chan.exten,
                                on_log=lambda line: log.info("%s: %s", chan.name, line))
             if result.error:
                 log.warning("%s: dialplan error: %s", chan.name, result.error)
@@ -321,7 +320,6 @@ class OutboundLeg:
         self.manager = manager
         self.caller = caller
         self.binding = binding
-        from ..sip.uac import new_call_id
         self.channel = SipChannel(manager, direction="out", peer_name=name, call_id=new_call_id())
         self.channel.caller_id_num, self.channel.caller_id_name = caller.caller_id_num, caller.caller_id_name
         self.channel.exten = name
