@@ -148,32 +148,48 @@ class SipEndpoint:
         self._execute(outputs)
 
     def _execute(self, outputs: list) -> None:
+        dispatch = self._DISPATCH
         for out in outputs:
-            if isinstance(out, Send):
-                self._send(out.message, out.destination)
-            elif isinstance(out, RequestReceived):
-                incoming = ServerRequest(self, out.request, out.transaction.destination, out.transaction,
-                                         out.cancels)
-                self.on_request(incoming)
-            elif isinstance(out, AckReceived):
-                if self.on_ack:
-                    self.on_ack(out.request, out.source)
-            elif isinstance(out, ResponseReceived):
-                self._resolve(out.transaction, out.response)
-            elif isinstance(out, TransactionTimeout):
-                if out.response is not None:
-                    self._resolve(out.transaction, out.response)
-                elif self.on_timeout:   # server side: no ACK came (Timer H or L)
-                    self.on_timeout(out.transaction, out.timer)
-            elif isinstance(out, TransportFailed):
-                self._resolve(out.transaction, out.transaction.request.make_response(503, "Transport Failed"))
-            elif isinstance(out, StrayResponse):
-                if self.on_stray_response:
-                    self.on_stray_response(out.response, out.source)
-            elif isinstance(out, Dropped):
-                self.bus.publish("sip.drop", message=out.message, reason=out.reason)
-                log.debug("transaction layer dropped %s: %s", summarize(out.message), out.reason)
+            act = dispatch.get(type(out))
+            if act is not None:      # TransactionTerminated and the like: nothing to do here
+                act(self, out)
         self._arm_timer()
+
+    # one method per output type, looked up by type (a dict probe, not a chain of isinstance)
+    def _do_send(self, out: Send) -> None:
+        self._send(out.message, out.destination)
+
+    def _do_request(self, out: RequestReceived) -> None:
+        self.on_request(ServerRequest(self, out.request, out.transaction.destination, out.transaction,
+                                      out.cancels))
+
+    def _do_ack(self, out: AckReceived) -> None:
+        if self.on_ack:
+            self.on_ack(out.request, out.source)
+
+    def _do_response(self, out: ResponseReceived) -> None:
+        self._resolve(out.transaction, out.response)
+
+    def _do_timeout(self, out: TransactionTimeout) -> None:
+        if out.response is not None:
+            self._resolve(out.transaction, out.response)
+        elif self.on_timeout:   # server side: no ACK came (Timer H or L)
+            self.on_timeout(out.transaction, out.timer)
+
+    def _do_transport_failed(self, out: TransportFailed) -> None:
+        self._resolve(out.transaction, out.transaction.request.make_response(503, "Transport Failed"))
+
+    def _do_stray(self, out: StrayResponse) -> None:
+        if self.on_stray_response:
+            self.on_stray_response(out.response, out.source)
+
+    def _do_dropped(self, out: Dropped) -> None:
+        self.bus.publish("sip.drop", message=out.message, reason=out.reason)
+        log.debug("transaction layer dropped %s: %s", summarize(out.message), out.reason)
+
+    _DISPATCH = {Send: _do_send, RequestReceived: _do_request, AckReceived: _do_ack,
+                 ResponseReceived: _do_response, TransactionTimeout: _do_timeout,
+                 TransportFailed: _do_transport_failed, StrayResponse: _do_stray, Dropped: _do_dropped}
 
     def _send(self, message: Request | Response, destination: Peer) -> None:
         if isinstance(message, Response):

@@ -120,6 +120,10 @@ class State(enum.Enum):
     ACCEPTED = "Accepted"
     TERMINATED = "Terminated"
 
+    # Members are singletons: hash them by identity (a C slot) rather than Enum's hash of the
+    # name (a Python call), for the (state, trigger) lookups every message makes.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True)
 class StateMachine:
@@ -151,6 +155,7 @@ class StateMachine:
 
 
 S = State
+_TERMINATED = State.TERMINATED
 INVITE_CLIENT = StateMachine(
     "INVITE client transaction",
     "RFC 3261 Figure 5 + RFC 6026 Figure 3",
@@ -576,7 +581,7 @@ class Transaction:
         """Fire every timer due at ``now`` (in deadline order) and return the outputs."""
         out: list = []
         deadlines = self._deadlines
-        while deadlines and not self.terminated:
+        while deadlines and self.state is not _TERMINATED:
             deadline = min(deadlines.values())
             if deadline > now:
                 break
@@ -999,7 +1004,7 @@ class TransactionLayer:
     # -- bookkeeping --------------------------------------------------------------------------
 
     def _track(self, tx: Transaction, outputs: list, now: float) -> list:
-        if tx.terminated:
+        if tx.state is _TERMINATED:
             self._forget(tx)
         else:
             deadline = tx.next_deadline()
@@ -1023,7 +1028,7 @@ class TransactionLayer:
     def next_deadline(self) -> float | None:
         while self._heap:
             deadline, _, tx = self._heap[0]
-            if tx.terminated or tx.next_deadline() != deadline:
+            if tx.state is _TERMINATED or tx.next_deadline() != deadline:
                 heapq.heappop(self._heap)  # stale entry
                 continue
             return deadline
@@ -1035,7 +1040,7 @@ class TransactionLayer:
         out: list = []
         while self._heap and self._heap[0][0] <= now:
             deadline, _, tx = heapq.heappop(self._heap)
-            if tx.terminated or tx.next_deadline() != deadline:
+            if tx.state is _TERMINATED or tx.next_deadline() != deadline:
                 continue
             out += self._track(tx, tx.handle_timer(now), now)
         return out
