@@ -27,7 +27,10 @@ Before the load, the Python work of one packet in ``datagram_received`` is timed
 ``--bare-rtcp`` makes the bare relays also hold the odd RTCP ports, as any real relay must:
 the bare uvloop relay then costs about what labkit does. (The idle sockets do not cost by their
 number: created after all the RTP ones they cost nothing measurable; interleaved with them they
-apparently spread what each packet touches over more memory.)
+apparently spread what each packet touches over more memory. Nor through the loop: RTCP sockets
+only bound, with no transport, cost as much as with one.) ``--relays labkit,labkit-unpooled``
+compares in one run labkit's allocator binding pairs ahead in blocks, RTP sockets first, with
+pairs bound one by one at set-up, RTP and RTCP interleaved.
 
 On a machine shared with other work, the CPU per packet of one run moves by +-10 % with what
 the neighbours do (caches, memory bandwidth); ``--repeat R`` runs R rounds per step with the
@@ -108,7 +111,10 @@ class RelayServer:
         ports_a, ports_b = [], []
         if self.kind.startswith("labkit"):
             from labkit.pbx.media import MediaRelay, PortAllocator
-            self.ports = self.ports or PortAllocator(BIND, *PORT_RANGE)
+            # labkit-unpooled: each pair bound at set-up (RTP and RTCP sockets interleaved), as
+            # before the allocator bound pairs ahead in blocks (RTP sockets first)
+            self.ports = self.ports or PortAllocator(BIND, *PORT_RANGE,
+                                                     **({"pool": 1} if self.kind == "labkit-unpooled" else {}))
             for _ in range(n):
                 relay = await MediaRelay(self.ports).open()
                 relay.a.configure(remote=to_a, codec="pcmu", dtmf_payload_type=101)
@@ -526,7 +532,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--relays", default="labkit,uvloop,asyncio",
                     help="labkit = MediaRelay on labkit.pbx.loop (uvloop), labkit-asyncio = on asyncio's "
-                         "loop; uvloop/asyncio = bare relay_peer")
+                         "loop, labkit-unpooled = port pairs bound one by one at set-up (PortAllocator "
+                         "pool=1); uvloop/asyncio = bare relay_peer")
     ap.add_argument("--all", action="store_true", help="keep stepping after a relay misses the bar")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds per step, the relays alternating (on a shared machine: the bar counts "
@@ -581,7 +588,7 @@ def main() -> None:
           f"{args.seconds:g} s per step after {args.warmup:g} s warm-up; load average "
           f"{os.getloadavg()[0]:.2f}; niceness {os.nice(0)}")
     names = {"labkit": "labkit MediaRelay", "uvloop": "bare relay, uvloop", "asyncio": "bare relay, asyncio",
-             "labkit-asyncio": "labkit, asyncio loop"}
+             "labkit-asyncio": "labkit, asyncio loop", "labkit-unpooled": "labkit, pairs unpooled"}
     print(f"\n{'relay':22} {'calls':>5} {'pps in':>7} {'loss %':>7} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'jitter':>7} {'relay CPU':>9} {'µs/pkt':>7} {'gen late':>8}  bar")
     best: dict[str, int] = {}
