@@ -10,44 +10,27 @@ import collections
 import gc
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from labkit.lab import serve
 from labkit.pbx.config import loads
 from labkit.pbx.server import PBX
 
 from .conftest import free_port, sipp
-from .test_calls import background_sipp
+from .test_calls import CONFIG, background_sipp, register_callee
 
 BENCH_SCENARIOS = Path(__file__).resolve().parents[2] / "benchmarks" / "sipp"   # signalling only
-
-CONFIG = """
-[server]
-port = 0
-[security]
-digest_algorithms = ["MD5"]
-[rtp]
-port_min = 32000
-port_max = 32999
-[endpoints.100]
-password = "secret100"
-context = "internal"
-[endpoints.101]
-password = "secret101"
-context = "internal"
-"""
 
 CALLS = 5
 
 
 def test_finished_calls_leave_no_cyclic_garbage(tmp_path):
-    cfg = loads(CONFIG)
+    cfg = loads("[server]\nport = 0\n" + CONFIG)
     cfg.data_dir = tmp_path
     with serve(PBX(cfg)) as srv:
         host, port = srv.address
         callee_port = free_port()
-        r = sipp(str(BENCH_SCENARIOS / "register.xml"), (host, port), "-s", "101", "-au", "101",
-                 "-ap", "secret101", local_port=callee_port)
-        assert r.returncode == 0, r.stdout[-2000:]
+        register_callee(SimpleNamespace(host=host, port=port), callee_port)
         thread, box = background_sipp(str(BENCH_SCENARIOS / "uas.xml"), (host, port), "-m", str(CALLS),
                                       local_port=callee_port, timeout=30)
         gc.collect()
