@@ -40,12 +40,11 @@ def make_request(method: str, uri: str, *, local: tuple[str, int], transport: st
     ]
     if contact is not None:
         lines.append(("Contact", contact))
-    lines += list(headers)
+    lines += [(name, value) for name, value in headers if name.lower() not in ("content-length", "l")]
     if body:
         lines.append(("Content-Type", content_type or "application/sdp"))
-    request = Request(method, uri, lines, body)
-    request.set("Content-Length", str(len(body)))
-    return request
+    lines.append(("Content-Length", str(len(body))))   # written here: no header change afterwards
+    return Request(method, uri, lines, body)
 
 
 def rebranch(request: Request) -> None:
