@@ -704,6 +704,11 @@ _NONCE_RAND_LEN = 8
 _NONCE_LEN = _NONCE_TIME.size + _NONCE_RAND_LEN + _NONCE_MAC_LEN
 
 
+#: Where the nonce goes in a cached challenge (nonces are base64url: never this text, never
+#: anything that needs quoting).
+_NONCE_SLOT = "\x00nonce\x00"
+
+
 class DigestServer:
     """Challenges and verifies Digest credentials for one realm.
 
@@ -737,6 +742,7 @@ class DigestServer:
         self.allow_no_qop = allow_no_qop
         self.nonce_lifetime = nonce_lifetime
         self.nonce_counts = NonceCounts(max_tracked_nonces)
+        self._templates: dict[tuple, list[str]] = {}   # (stale, realm, ...) -> values, see challenges
         # Stands in for the HA1 of a user that does not exist, so the work is the same.
         self._dummy_password = base64.b64encode(hmac.digest(self._secret, b"dummy", "sha256")).decode()
 
@@ -772,10 +778,14 @@ class DigestServer:
         All share one nonce: whichever the client picks, its answer verifies against it.
         """
         nonce = self.make_nonce(now)
-        return [
-            str(DigestChallenge(realm=self.realm, nonce=nonce, algorithm=a, qop=self.qop, stale=stale))
-            for a in self.algorithms
-        ]
+        key = (stale, self.realm, self.algorithms, self.qop)
+        templates = self._templates.get(key)
+        if templates is None:   # written once: only the nonce differs from one 401 to the next
+            templates = self._templates[key] = [
+                str(DigestChallenge(realm=self.realm, nonce=_NONCE_SLOT, algorithm=a, qop=self.qop, stale=stale))
+                for a in self.algorithms
+            ]
+        return [t.replace(_NONCE_SLOT, nonce, 1) for t in templates]
 
     # -- verification -----------------------------------------------------------------------
 

@@ -483,3 +483,16 @@ def test_usual_form_fast_path_agrees_with_the_full_parser_on_mutated_headers():
     assert answered > 3000     # the fast path does answer the usual headers
     assert _parse_usual('Digest realm="x", nonce="y", ') is None       # trailing ',' is an error
     assert _parse_usual('Digest realm="a\\"b"') is None                # escapes: the full parser
+
+
+def test_challenges_are_the_challenge_objects_written_out_with_a_fresh_nonce_each():
+    server = DigestServer('lab"kit', {}, algorithms=("SHA-256", "MD5"))
+    for stale in (False, True, False):
+        values = server.challenges(1000.0, stale=stale)
+        nonce = DigestChallenge.parse(values[0]).nonce
+        assert values == [str(DigestChallenge(realm='lab"kit', nonce=nonce, algorithm=a, qop=("auth",), stale=stale))
+                          for a in ("SHA-256", "MD5")]
+        assert server.nonce_issued_at(nonce) == 1000.0
+    assert server.challenges(1000.0) != server.challenges(1000.0)     # a new nonce every time
+    server.realm, server.algorithms = "other", ("MD5",)                # settings changed later: followed
+    assert [DigestChallenge.parse(v).realm for v in server.challenges(1000.0)] == ["other"]
