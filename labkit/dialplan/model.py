@@ -119,6 +119,10 @@ class Found:
     priority: Priority
 
 
+#: lookups ``Dialplan.find`` remembers at most (then it starts again)
+MAX_REMEMBERED_LOOKUPS = 4096
+
+
 class Dialplan:
     """All contexts, the ``[globals]`` and ``[general]`` settings of one extensions.conf."""
 
@@ -132,6 +136,7 @@ class Dialplan:
         self._index: dict[str, tuple[dict[str, list[Extension]], list[Extension]]] = {}
         self._order: dict[str, list[str]] = {}
         self._timed: bool | None = None
+        self._found: dict[tuple, Found | None] = {}   # see find
 
     def __contains__(self, context: str) -> bool:
         return context in self.contexts
@@ -144,6 +149,7 @@ class Dialplan:
         self._sorted.clear()
         self._index.clear()
         self._order.clear()
+        self._found.clear()
         self._timed = None
 
     def _extensions(self, context: str) -> list[Extension]:
@@ -214,7 +220,24 @@ class Dialplan:
 
     def find(self, context: str, exten: str, priority: int, callerid: str | None = None, *,
              now: datetime | None = None) -> Found | None:
-        """The step to run for (context, exten, priority), or None; ``now`` for timed includes."""
+        """The step to run for (context, exten, priority), or None; ``now`` for timed includes.
+
+        Remembered while no include depends on the time (every call of an extension takes
+        the same steps); the dialled numbers are the callers', so the memory is bounded."""
+        if now is not None and self.timed:
+            return self._find(context, exten, priority, callerid, now)
+        key = (context, exten, priority, callerid)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        if len(self._found) >= MAX_REMEMBERED_LOOKUPS:
+            self._found.clear()
+        found = self._found[key] = self._find(context, exten, priority, callerid, None)
+        return found
+
+    def _find(self, context: str, exten: str, priority: int, callerid: str | None,
+              now: datetime | None) -> Found | None:
         for name, ext in self.candidates(context, exten, callerid, now=now):
             step = ext.priorities.get(priority)
             if step is not None:

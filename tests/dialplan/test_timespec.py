@@ -111,3 +111,28 @@ def test_lookups_read_the_clock_only_when_an_include_is_timed():
     chan = SimulatedChannel()
     asyncio.run(run(timed, chan, "incoming", "1", clock=clock))
     assert timed.timed and len(reads) >= 2 and chan.variables["R"] == "announcement"
+
+
+def test_find_remembers_untimed_lookups_bounded_and_forgets_them_on_invalidate(monkeypatch):
+    from labkit.dialplan import model
+    from labkit.dialplan.model import Priority
+
+    plan = parse("[c]\nexten => _1XX,1,Set(R=pattern)\nexten => 105,1,Set(R=literal)\n")
+    scans = []
+    real = model.Dialplan.candidates
+    monkeypatch.setattr(model.Dialplan, "candidates", lambda self, *a, **k: scans.append(a) or real(self, *a, **k))
+    first = plan.find("c", "105", 1)
+    assert plan.find("c", "105", 1) is first and first.priority.app == "Set" and len(scans) == 1
+    assert plan.find("c", "105", 1, now=THU_18) is first and len(scans) == 1   # no timed include: same
+    assert plan.find("c", "999", 1) is None and plan.find("c", "999", 1) is None and len(scans) == 2
+    # a hand-made change, then invalidate(): looked up again
+    first.extension.priorities[1] = Priority(1, "NoOp", "")
+    plan.invalidate()
+    assert plan.find("c", "105", 1).priority.app == "NoOp"
+    monkeypatch.setattr(model, "MAX_REMEMBERED_LOOKUPS", 3)
+    for n in range(10):
+        plan.find("c", f"1{n:02d}", 1)
+    assert len(plan._found) <= 3
+    timed = parse(PLAN)
+    timed.find("incoming", "1", 1, now=THU_9)
+    assert timed._found == {}                          # time-dependent plans are never remembered
