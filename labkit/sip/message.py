@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 from .headers import (_GOOD_METHODS, _KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq,
                       NameAddr, Via, header_key, split_list)
 from .sdp import SessionDescription
-from .uri import URI, ParseError, SipURI, parse_uri
+from .uri import _SIP_USUAL_RE, URI, ParseError, SipURI, parse_uri
 
 __all__ = ["Message", "Request", "Response", "Headers", "parse", "frame_stream", "REASONS",
            "MAX_HEADER_BYTES"]
@@ -105,8 +105,9 @@ class Headers:
         headers goes through the index."""
         lines = self._lines
         if lines is None:
-            keys, names, values = self._parts
-            lines = self._lines = list(zip(keys, map(_WRITTEN_AS.__getitem__, names), values))
+            names, values = self._parts
+            lines = self._lines = list(zip(map(_KEY_OF.__getitem__, names),
+                                           map(_WRITTEN_AS.__getitem__, names), values))
         return lines
 
     @_entries.setter
@@ -697,6 +698,7 @@ def parse(data: bytes) -> Request | Response:
 # (a folded or broken line) is not a split point, so the line count gives it away.
 _HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*):[ \t]*")
 _KEY_OF: dict[str, str] = {}        # header name as written -> lookup key ("v" -> "via")
+_uri_from_usual = SipURI._from_usual
 _WRITTEN_AS: dict[str, str] = {}    # header name as written -> name to write ("v" -> "Via")
 
 
@@ -711,25 +713,25 @@ def _parse_usual(data: bytes) -> Request | Response | None:
         head = data[:end_of_headers].decode()
     except UnicodeDecodeError:
         return None
-    if "\x00" in head or head[-1] in " \t":
+    if head[-1] in " \t":
         return None
     parts = _HEADER_SPLIT_RE.split(head)
-    count = len(parts) >> 1
-    if head.count("\r") != count or head.count("\n") != count:
-        return None    # a CR or LF that does not end a "name: value" line
+    rest = "".join(parts)   # a CR or LF left here does not end a "name: value" line
+    if "\r" in rest or "\n" in rest or "\x00" in rest:
+        return None
     names = parts[1::2]
+    values = parts[2::2]
     try:
-        keys = list(map(_KEY_OF.__getitem__, names))
+        index = dict(zip(map(_KEY_OF.__getitem__, names), values))
     except KeyError:   # a name not seen before: check it (and remember it while there is room)
         if not all(_learn_name(name, ":").__class__ is tuple for name in names) \
                 or not all(map(_KEY_OF.__contains__, names)):
             return None
-        keys = list(map(_KEY_OF.__getitem__, names))
-    values = parts[2::2]
-    index = dict(zip(keys, values))
-    if len(index) == count:
+        index = dict(zip(map(_KEY_OF.__getitem__, names), values))
+    if len(index) == len(names):
         dups = _NO_DUPS
     else:   # a name on several lines: the index keeps the first line's value
+        keys = list(map(_KEY_OF.__getitem__, names))
         index = dict(zip(reversed(keys), reversed(values)))
         dups = _duplicated(keys)
 
@@ -763,8 +765,10 @@ def _parse_usual(data: bytes) -> Request | Response | None:
                 return None
             if len(_GOOD_METHODS) < 256:
                 _GOOD_METHODS.add(method)
+        m = _SIP_USUAL_RE.match(uri_text)
         try:
-            uri = SipURI.parse(uri_text) if uri_text[:4] == "sip:" else parse_uri(uri_text)
+            uri = _uri_from_usual(uri_text, *m.groups()) if m is not None \
+                else parse_uri(uri_text)
         except ParseError:
             return None
         msg = Request.__new__(Request)
@@ -773,7 +777,7 @@ def _parse_usual(data: bytes) -> Request | Response | None:
 
     headers = Headers.__new__(Headers)
     headers._lines = None
-    headers._parts = (keys, names, values)
+    headers._parts = (names, values)
     headers._typed = {"content-length": content_length}   # read and checked for framing
     headers._dirty = False
     headers._index = index

@@ -159,3 +159,30 @@ def test_random_uris_and_sdp_only_raise_parse_error(text):
             parse_one(text)
         except ParseError:
             pass
+
+
+def _read_both_ways(data: bytes):
+    """The one-split fast path must take only what the general parser takes, with the same
+    start line, header lines, body and bytes; it may decline anything (None)."""
+    from labkit.sip.message import _parse_any, _parse_usual
+    fast = _parse_usual(data)
+    try:
+        full = _parse_any(data)
+    except ParseError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == full and bytes(fast) == bytes(full) and fast.body == full.body
+        assert list(fast.headers) == list(full.headers)
+        assert [fast.get(k) for k, _ in full.headers] == [full.get(k) for k, _ in full.headers]
+
+
+def test_fast_path_reads_every_sample_like_the_general_parser():
+    for data in SAMPLES:
+        _read_both_ways(data)
+
+
+@given(mutated())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_path_reads_mutated_messages_like_the_general_parser(data):
+    _read_both_ways(data)
