@@ -252,7 +252,8 @@ class Via:
 
     @property
     def branch(self) -> str | None:
-        return self.params.get("branch")
+        item = self.params._items.get("branch")   # the key is lower case already
+        return item and item[1]
 
     @property
     def received(self) -> str | None:
@@ -474,7 +475,8 @@ class NameAddr:
 
     @property
     def tag(self) -> str | None:
-        return self.params.get("tag")
+        item = self.params._items.get("tag")   # the key is lower case already
+        return item and item[1]
 
     @property
     def expires(self) -> int | None:

@@ -370,11 +370,12 @@ class Message:
     @property
     def via(self) -> list[Via]:
         """Every Via element, top first (the top one is the previous hop)."""
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("via")
         if value is None:
             try:
-                value = typed["via"] = [Via.parse(v) for v in self.headers.get_all("Via")]
+                value = typed["via"] = _list_of(Via.parse, headers, "via")
             except ParseError as err:
                 raise ParseError(f"Via header: {err}") from None
         return value
@@ -385,7 +386,8 @@ class Message:
         typed = headers._typed
         value = typed.get("from")
         if value is None:
-            raw = headers._first("from")
+            index = headers._index
+            raw = (index if index is not None else headers._build_index()).get("from")
             if raw is None:
                 raise ParseError("missing From header")
             try:
@@ -400,7 +402,8 @@ class Message:
         typed = headers._typed
         value = typed.get("to")
         if value is None:
-            raw = headers._first("to")
+            index = headers._index
+            raw = (index if index is not None else headers._build_index()).get("to")
             if raw is None:
                 raise ParseError("missing To header")
             try:
@@ -438,11 +441,12 @@ class Message:
     @property
     def contact(self) -> list[NameAddr]:
         """Every Contact (empty list when none; ``*`` gives ``NameAddr.STAR``)."""
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("contact")
         if value is None:
             try:
-                value = typed["contact"] = [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+                value = typed["contact"] = _list_of(NameAddr.parse, headers, "contact")
             except ParseError as err:
                 raise ParseError(f"Contact header: {err}") from None
         return value
@@ -534,6 +538,18 @@ class Message:
                 and self._body == other._body)
 
     __hash__ = None
+
+
+def _list_of(parse_one, headers: Headers, key: str) -> list:
+    """Every element of list header ``key``, parsed; one line holding one element (the usual
+    case) goes straight from the index."""
+    index = headers._index
+    if index is None:
+        index = headers._build_index()
+    value = index.get(key)
+    if value and "," not in value and key not in headers._dups:
+        return [parse_one(value)]
+    return [parse_one(v) for v in headers.get_all(key)]
 
 
 def _typed_or_error(parse_fn, value: str, name: str):
