@@ -487,8 +487,9 @@ def python_path_cost(packets: int = 200_000) -> dict[str, float]:
             relay.b.transport = real
         finally:
             await relay.close()
-        # the same pass-through with the real send: sendto to a local socket (nobody reads it;
-        # the kernel's work per packet is the same), the bare leg through uvloop's transport
+        # the same pass-through with the real send to a local socket (nobody reads it; the
+        # kernel's work per packet is the same): the bare leg through uvloop's transport with
+        # the address, labkit's latched leg b through its connected lane (pbx/media/lane.py)
         sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sink.bind((BIND, 0))
         to = sink.getsockname()
@@ -500,6 +501,11 @@ def python_path_cost(packets: int = 200_000) -> dict[str, float]:
             relay.a.configure(remote=phone_a, codec="pcmu")
             relay.b.configure(remote=to, codec="pcmu")
             relay.a.datagram_received(pkt, phone_a)
+            sink.sendto(pkt, relay.b.local)             # leg b latches onto the sink: a lane
+            for _ in range(500):
+                if relay.b.rx_packets:
+                    break
+                await asyncio.sleep(0.002)
             for _ in range(2):          # alternate: a neighbour's burst hits both alike
                 out["bare leg + send"] = min(out.get("bare leg + send", 1e9),
                                              per_packet(bare.datagram_received, pkt, packets // 4))

@@ -90,7 +90,7 @@ class PortAllocator:
         """The allocator a :class:`labkit.pbx.config.Config` describes (``[rtp]`` section).
         The PBX's: it also lifts the process's open-file limit so the whole range can be used."""
         ports = cls(config.rtp_bind, config.rtp_port_min, config.rtp_port_max)
-        raise_open_file_limit(2 * ports.capacity + 1024)     # two sockets a pair, and the rest
+        raise_open_file_limit(3 * ports.capacity + 1024)     # RTP, RTCP and a latched leg's lane
         return ports
 
     @property

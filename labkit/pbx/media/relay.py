@@ -23,8 +23,10 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
   (the fast path tests one flag it tests anyway).
 
 The per-packet path (``RelayLeg.datagram_received``) checks the RTP version and size, compares
-the source with the latched one and calls ``sendto`` on the other leg's transport; no parsing,
-no allocation, no logging. Run it on uvloop (:mod:`labkit.pbx.loop`).
+the source with the latched one and sends from the other leg: through its lane once that leg
+has latched (a socket on its port connected to its phone, :mod:`labkit.pbx.media.lane`: no
+address per packet), else ``sendto`` on its transport; no parsing, no allocation, no logging.
+Run it on uvloop (:mod:`labkit.pbx.loop`).
 
 Introduced in notebook 06; measured by ``benchmarks/bench_relay.py``.
 """
@@ -40,6 +42,7 @@ from labkit.codecs import get_codec
 from labkit.codecs.codec import Codec
 from labkit.rtp.packet import RtpPacket, TelephoneEvent
 
+from .lane import AVAILABLE as LANE, Lane
 from .latch import Latch
 from .ports import PortAllocator, PortPair
 from .transcoder import Transcoder
@@ -92,13 +95,13 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     __slots__ = (
         # what the per-packet path touches first, so it shares a cache line or two
-        "rx_packets", "rx_bytes", "source", "plain", "peer", "transport", "remote",
+        "rx_packets", "rx_bytes", "source", "plain", "peer", "conn", "transport", "remote",
         "malformed", "dropped", "unsent",
         # the rest
         "name", "_relay", "rtcp", "latch", "port", "forward", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes",
-        "foreign", "unsent_bytes", "resized", "send_errors", "_closed",
+        "foreign", "unsent_bytes", "resized", "send_errors", "_closed", "_sock", "_lane",
     )
 
     def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
@@ -107,6 +110,9 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._relay = weakref.ref(relay) if relay is not None else _no_relay
         self.peer: RelayLeg | _Counts | None = None
         self.transport: asyncio.DatagramTransport | None = None
+        self.conn: socket.socket | None = None  # connected to ``remote`` once latched (lane.py)
+        self._sock: socket.socket | None = None  # the RTP socket (the lane binds beside it)
+        self._lane: Lane | None = None
         self.rtcp = _RtcpPort(self)
         self.latch = Latch(relatch_after)
         self.port = 0
@@ -156,7 +162,11 @@ class RelayLeg(asyncio.DatagramProtocol):
             return
         peer = self.peer
         try:
-            peer.transport.sendto(data, peer.remote)
+            conn = peer.conn
+            if conn is None:
+                peer.transport.sendto(data, peer.remote)
+            else:
+                conn.send(data)                 # latched: the connected lane, no address
         except (OSError, ValueError, AttributeError):   # closing, or an unusable address
             self.unsent += 1
             self.unsent_bytes += size
@@ -177,7 +187,11 @@ class RelayLeg(asyncio.DatagramProtocol):
             self.resized += len(data) - size     # transcoding changes sizes
         peer = self.peer
         try:
-            peer.transport.sendto(data, peer.remote)
+            conn = peer.conn
+            if conn is None:
+                peer.transport.sendto(data, peer.remote)
+            else:
+                conn.send(data)
         except (OSError, ValueError, AttributeError):
             self.unsent += 1
             self.unsent_bytes += len(data)
@@ -197,6 +211,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         was = latch.source
         if latch.offer(addr, int.from_bytes(data[8:12], "big"), self.relay.clock(), accepted):
             self.source = self.remote = addr
+            self._connect(addr)
             self.rtcp.source = None              # RTCP re-learns from the new source
             self.relay._update_forwarding()
             self.relay._publish("media.relatched" if was is not None else "media.latched",
@@ -204,6 +219,17 @@ class RelayLeg(asyncio.DatagramProtocol):
             return True
         self.foreign += 1
         return False
+
+    def _connect(self, addr: Address) -> None:
+        """Latched to ``addr``: send through a socket connected to it (lane.py), if one can be had."""
+        relay = self.relay
+        if relay is None or relay.state != "open":      # closing: no new socket
+            return
+        if self._lane is None:
+            if not LANE or self._sock is None:
+                return
+            self._lane = Lane(self._sock, self.datagram_received, self.error_received)
+        self.conn = self._lane.connect(addr)
 
     # --------------------------------------------------------------------- asyncio hooks
 
@@ -260,7 +286,7 @@ class RelayLeg(asyncio.DatagramProtocol):
                     else (remote[0], remote[1] + 1, *remote[2:]))
             if remote != self.sdp_remote:
                 self.latch.reset()
-                self.source = None
+                self.source = self.conn = None   # the lane stays bound; its packets are checked as any
                 self.rtcp.source = None
             self.sdp_remote = remote
             self.remote = self.source or _numeric(remote)
@@ -496,7 +522,7 @@ class MediaRelay:
             for leg in (self.a, self.b):
                 pair = self.ports.allocate()
                 self._pairs.append(pair)
-                leg.port = pair.port
+                leg.port, leg._sock = pair.port, pair.rtp
                 for protocol, sock in ((leg, pair.rtp), (leg.rtcp, pair.rtcp)):
                     protocol._closed = loop.create_future()
                     transport, _ = await loop.create_datagram_endpoint(lambda p=protocol: p, sock=sock)
@@ -516,6 +542,10 @@ class MediaRelay:
             return
         self.state = "closed"
         self._update_forwarding()
+        for leg in (self.a, self.b):
+            leg.conn = None
+            if leg._lane is not None:
+                await leg._lane.close()
         transports, self._transports = self._transports, []
         for transport, _ in transports:
             transport.close()
@@ -533,7 +563,7 @@ class MediaRelay:
         a, b = self.a, self.b
         for leg in (a, b):
             leg._set_taps([])
-            leg.transport = leg.rtcp.transport = None
+            leg.transport = leg.rtcp.transport = leg._sock = leg._lane = None
             leg.rtcp.leg = None
         a.peer, b.peer = _Counts(b), _Counts(a)
 
