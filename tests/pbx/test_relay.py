@@ -274,6 +274,22 @@ def test_a_latched_leg_sends_through_a_lane_connected_to_the_phone_and_relatches
     arun(main)
 
 
+@needs_lane
+def test_a_call_closed_right_after_latching_leaves_no_lane_behind(arun):
+    async def main():
+        relay, a, b = await call()
+        relay.a.datagram_received(rtp(0, ssrc=0xA), a.address)     # latched, lane not yet receiving
+        assert relay.a.conn is not None
+        lane = relay.a.conn
+        await hang_up(relay, a, b)
+        assert lane.fileno() == -1 and relay.a.conn is None
+        relay.a.latch.reset()
+        relay.a.source = None
+        relay.a.datagram_received(rtp(1, ssrc=0xE), ("127.0.0.1", 9))  # latches, on a closed call:
+        assert relay.a.stats().source == ("127.0.0.1", 9) and relay.a.conn is None   # no new lane
+    arun(main)
+
+
 def test_nothing_accepted_before_sdp_and_learning_needs_a_negotiated_pt(arun):
     async def main():
         ports = PortAllocator("127.0.0.1", *PORTS)
