@@ -386,8 +386,7 @@ class Message:
         typed = headers._typed
         value = typed.get("from")
         if value is None:
-            index = headers._index
-            raw = (index if index is not None else headers._build_index()).get("from")
+            raw = (headers._index or headers._build_index()).get("from")
             if raw is None:
                 raise ParseError("missing From header")
             try:
@@ -402,8 +401,7 @@ class Message:
         typed = headers._typed
         value = typed.get("to")
         if value is None:
-            index = headers._index
-            raw = (index if index is not None else headers._build_index()).get("to")
+            raw = (headers._index or headers._build_index()).get("to")
             if raw is None:
                 raise ParseError("missing To header")
             try:
@@ -418,7 +416,7 @@ class Message:
         typed = headers._typed
         value = typed.get("call-id")
         if value is None:
-            value = headers._first("call-id")
+            value = (headers._index or headers._build_index()).get("call-id")
             if value is None:
                 raise ParseError("missing Call-ID header")
             if not value or " " in value or "\t" in value:
@@ -432,7 +430,7 @@ class Message:
         typed = headers._typed
         value = typed.get("cseq")
         if value is None:
-            raw = headers._first("cseq")
+            raw = (headers._index or headers._build_index()).get("cseq")
             if raw is None:
                 raise ParseError("missing CSeq header")
             value = typed["cseq"] = CSeq.parse(raw)   # its errors name CSeq
@@ -496,11 +494,14 @@ class Message:
     @property
     def sdp(self) -> SessionDescription | None:
         """The body as a ``SessionDescription`` when Content-Type is application/sdp, else None."""
-        typed = self.headers._typed
+        headers = self.headers
+        typed = headers._typed
         value = typed.get("sdp-body", _MISSING)
         if value is _MISSING:
             value = None
-            if self._body and self.content_type == "application/sdp":
+            ctype = (headers._index or headers._build_index()).get("content-type")
+            if ctype is not None and self._body and (
+                    ctype == "application/sdp" or self.content_type == "application/sdp"):
                 value = SessionDescription.parse(self._body)
             typed["sdp-body"] = value
         return value

@@ -310,15 +310,18 @@ class SessionDescription(_Attributes):
         level.attributes = []
         m = _USUAL_START_RE.match(text)
         if m is not None:   # v= o= s= [c=] t=0 0, the way nearly every UA starts its SDP
-            user, session_id, version, nettype, addrtype, address, name, *conn = m.groups()
-            sd.origin = _tuple_new(Origin, (user, session_id, int(version), nettype, addrtype,
-                                            address))
-            sd.name = name
-            level.connection = None if conn[0] is None else _tuple_new(Connection,
-                                                                       (*conn, None, None))
+            origin, sd.name, connection = m.groups()
+            origin = origin.split(" ")
+            origin[2] = int(origin[2])
+            sd.origin = _tuple_new(Origin, origin)
+            if connection is None:
+                level.connection = None
+                first = 5
+            else:
+                level.connection = _tuple_new(Connection, (*connection.split(" "), None, None))
+                first = 6
             sd.times = [_UNBOUNDED]
             lines = text[m.end():].split("\r\n")
-            first = 6 if conn[0] is not None else 5
         else:
             lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
             if not lines or lines[0] != "v=0":
@@ -399,8 +402,8 @@ _new_level = object.__new__
 # v= o= s= [c=] t=0 0 with single spaces: what SessionDescription.parse reads in one match.
 # It takes only what the line loop would take, with the same result (the loop has the errors).
 _USUAL_START_RE = re.compile(
-    r"v=0\r\no=(\S+) ([0-9]+) ([0-9]+) (\S+) (\S+) (\S+)\r\ns=([^\r\n]*)\r\n"
-    r"(?:c=(\S+) (\S+) ([^\s/]+)\r\n)?t=0 0\r\n")
+    r"v=0\r\no=(\S+ [0-9]+ [0-9]+ \S+ \S+ \S+)\r\ns=([^\r\n]*)\r\n"
+    r"(?:c=(\S+ \S+ [^\s/]+)\r\n)?t=0 0\r\n")
 
 
 def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:
@@ -426,10 +429,13 @@ def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:
                 if len(parts) < 3:
                     raise ValueError("want: m=<media> <port> <proto> <fmt> ...")
                 port, _, count = parts[1].partition("/")
-                if not port.isdigit() or (count and not count.isdigit()) or int(port) > 65535:
+                if not port.isdigit() or (count and not count.isdigit()) or \
+                        (port := int(port)) > 65535:
                     raise ValueError(f"bad port {parts[1]!r}")
                 media = _new_media(Media)
-                media.kind, media.port, media.proto = parts[0], int(port), parts[2]
+                media.kind = parts[0]
+                media.port = port
+                media.proto = parts[2]
                 media.port_count = int(count) if count else None
                 media.formats = parts[3:]
                 media.info = media.connection = media.key = None
