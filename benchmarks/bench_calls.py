@@ -22,10 +22,17 @@ retransmissions, mean set-up time (first INVITE to 200 OK), the server's CPU use
 its CPU time per call, and the rate SIPp really offered; then the highest sustained rate of each,
 labkit/Sippy, and the CPU per call of both (steadier than rates when other processes share the
 CPUs). Results and where labkit's time goes: benchmarks/README.md.
+
+    .venv/bin/python benchmarks/bench_calls.py --in-process 200
+
+prints instead labkit's own CPU per call for the same call flow handed to the PBX object in
+this process (no sockets, no SIPp, no Sippy): a figure to compare with itself, before and
+after a change, that a busy machine moves much less than the runs above.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import importlib.util
 import os
@@ -329,13 +336,161 @@ def best(steps: list[Step]) -> int:
     return max((s.rate for s in steps if s.sustained), default=0)
 
 
+# ---- in process: labkit's CPU per call without sockets or SIPp (a steadier figure) -------------
+def sip(start: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
+    lines = [start] + [f"{name}: {value}" for name, value in headers] + [f"Content-Length: {len(body)}", "", ""]
+    return "\r\n".join(lines).encode() + body
+
+
+CALL_SDP = (b"v=0\r\no=sipp 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            b"m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+            b"a=fmtp:101 0-16\r\na=ptime:20\r\n")
+
+
+class InProcess:
+    """The PBX object with the benchmark's call flow handed to its transport layer (and what
+    it sends caught before the socket): INVITE, 401, ACK, INVITE with digest, the callee's
+    180 and 200, ACK, BYE, as SIPp does it. Only the PBX's own work is timed (process CPU
+    around each delivery and each turn of its event loop), so other processes on the
+    machine move the figure far less than the SIPp runs; sockets and SIPp are not in it."""
+
+    def __init__(self, pbx):
+        from labkit.sip import parse
+        from labkit.sip.transport import Peer
+
+        self.pbx, self.parse, self.sent, self.cpu = pbx, parse, [], 0.0
+        self.caller, self.callee = Peer("udp", HOST, 40000), Peer("udp", HOST, 40002)
+        self.transport = pbx.endpoint.transport
+        self.transport.send_bytes = lambda data, peer: self.sent.append((data, peer)) or True
+
+    def deliver(self, data: bytes, peer) -> None:
+        t0 = time.process_time()
+        self.transport._deliver(data, peer)
+        self.cpu += time.process_time() - t0
+
+    async def turn(self) -> None:
+        t0 = time.process_time()
+        await asyncio.sleep(0)
+        self.cpu += time.process_time() - t0
+
+    async def expect(self, what: str, status: int | None = None, method: str | None = None, to=None):
+        """The first message sent that matches (a response status + CSeq method, or a request)."""
+        for _ in range(200):
+            for i, (data, peer) in enumerate(self.sent):
+                m = self.parse(data)
+                if (getattr(m, "status", None) == status and m.cseq.method == method if status else
+                        getattr(m, "method", None) == method and (to is None or peer == to)):
+                    del self.sent[i]
+                    return m
+            await self.turn()
+        raise RuntimeError(f"the PBX sent no {what}")
+
+    def answer(self, request, status: int, reason: str, body: bytes = b"") -> bytes:
+        headers = [(name, request.get(name)) for name in ("Via", "From", "To", "Call-ID", "CSeq")]
+        headers[2] = ("To", headers[2][1] + ("" if ";tag=" in headers[2][1] else ";tag=callee"))
+        headers.append(("Contact", f"<sip:101@{HOST}:40002>"))
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        return sip(f"SIP/2.0 {status} {reason}", headers, body)
+
+    async def authenticate(self, start: str, headers, peer, user: str, password: str, uri: str, body=b""):
+        from labkit.sip.digest import DigestChallenge, authorization_for
+
+        method = start.split()[0]
+        self.deliver(sip(start, headers(1, method, ""), body), peer)
+        challenge = await self.expect("401", 401, method)
+        if method == "INVITE":
+            self.deliver(sip(f"ACK {uri} SIP/2.0", headers(1, "ACK", f";tag={challenge.to.tag}")), peer)
+        auth = authorization_for(DigestChallenge.parse(challenge.get("WWW-Authenticate")), user, password,
+                                 method, uri)
+        self.deliver(sip(start, headers(2, method, "") + [("Authorization", auth)], body), peer)
+
+    async def register_callee(self, port: int) -> None:
+        def headers(cseq, method, _tag):
+            return [("Via", f"SIP/2.0/UDP {HOST}:40002;branch=z9hG4bK-reg{cseq};rport"),
+                    ("From", f"<sip:101@{HOST}>;tag=reg"), ("To", f"<sip:101@{HOST}>"), ("Call-ID", "reg@bench"),
+                    ("CSeq", f"{cseq} {method}"), ("Contact", f"<sip:101@{HOST}:40002>"), ("Expires", "3600")]
+        await self.authenticate(f"REGISTER sip:{HOST}:{port} SIP/2.0", headers, self.callee, "101", "bench101",
+                                f"sip:{HOST}:{port}")
+        await self.expect("200 to REGISTER", 200, "REGISTER")
+
+    async def call(self, n: str, port: int) -> None:
+        uri = f"sip:101@{HOST}:{port}"
+
+        def headers(cseq, method, to_tag, branch=None):
+            return [("Via", f"SIP/2.0/UDP {HOST}:40000;branch=z9hG4bK-{n}-{branch or cseq};rport"),
+                    ("From", f"sipp <sip:100@{HOST}>;tag={n}"), ("To", f"<sip:101@{HOST}>{to_tag}"),
+                    ("Call-ID", f"{n}@bench"), ("CSeq", f"{cseq} {method}"), ("Max-Forwards", "70")] + (
+                [("Contact", f"<sip:100@{HOST}:40000>"), ("Content-Type", "application/sdp")]
+                if method == "INVITE" else [])
+        await self.authenticate(f"INVITE {uri} SIP/2.0", headers, self.caller, "100", "bench100", uri, CALL_SDP)
+        invite = await self.expect("INVITE to the callee", method="INVITE", to=self.callee)
+        self.deliver(self.answer(invite, 180, "Ringing"), self.callee)
+        self.deliver(self.answer(invite, 200, "OK", CALL_SDP.replace(b"6000", b"6002")), self.callee)
+        await self.expect("ACK to the callee", method="ACK", to=self.callee)
+        ok = await self.expect("200 to the caller", 200, "INVITE")
+        tag, target = f";tag={ok.to.tag}", ok.contact[0].uri
+        self.deliver(sip(f"ACK {target} SIP/2.0", headers(2, "ACK", tag, "ack")), self.caller)
+        self.deliver(sip(f"BYE {target} SIP/2.0", headers(3, "BYE", tag)), self.caller)
+        await self.expect("200 to BYE", 200, "BYE")
+        bye = await self.expect("BYE to the callee", method="BYE", to=self.callee)
+        self.deliver(self.answer(bye, 200, "OK"), self.callee)
+        for _ in range(20):   # the teardown tasks
+            await self.turn()
+        self.sent.clear()
+
+
+def in_process(calls: int, rounds: int = 5) -> float:
+    """labkit's least PBX CPU per call (ms) over `rounds` rounds of `calls` calls (InProcess)."""
+    import gc
+
+    from labkit.pbx.config import loads
+    from labkit.pbx.loop import run
+    from labkit.pbx.server import PBX
+
+    async def go() -> float:
+        with tempfile.TemporaryDirectory(prefix="bench_calls_") as tmp:
+            config = loads(LABKIT_CONFIG + "\n[server]\nport = 0\n")
+            config.data_dir = Path(tmp)
+            pbx = PBX(config)
+            await pbx.start()
+            try:
+                rig, port = InProcess(pbx), pbx.address[1]
+                await rig.register_callee(port)
+                gc.collect()
+                gc.freeze()
+                gc.disable()      # as `python -m labkit.pbx` runs (its collector runs on a timer)
+                for n in range(50):
+                    await rig.call(f"warm{n}", port)
+                best = float("inf")
+                for r in range(rounds):
+                    rig.cpu = 0.0
+                    for n in range(calls):
+                        await rig.call(f"r{r}c{n}", port)
+                    best = min(best, rig.cpu * 1000 / calls)
+                return best
+            finally:
+                gc.enable()
+                await pbx.stop()
+
+    return run(go())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rates", default="50,100,150,200,250,300,400,600", help="calls per second to try, in order")
     p.add_argument("--seconds", type=float, default=6.0, help="how long each rate places new calls")
     p.add_argument("--hold", type=float, default=1.0, help="seconds between the ACK and the BYE")
     p.add_argument("--servers", default="labkit,sippy", help="which of labkit,sippy to measure")
+    p.add_argument("--in-process", type=int, metavar="CALLS",
+                   help="instead: labkit's CPU per call with the call flow handed to the PBX object in this "
+                        "process (no sockets, no SIPp, no reference server): steadier on a busy machine")
     args = p.parse_args()
+    if args.in_process:
+        ms = in_process(args.in_process)
+        print(f"labkit in process: {ms:.3f} ms of PBX CPU per call (least of 5 rounds of {args.in_process} calls; "
+              "no sockets, no SIPp: compare it only with itself)")
+        return 0
     rates = [int(r) for r in args.rates.split(",")]
     names = [n.strip() for n in args.servers.split(",")]
 
