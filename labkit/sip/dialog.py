@@ -23,11 +23,11 @@ dialog of any incoming message.  The first request, outside any dialog, is built
 from __future__ import annotations
 
 import enum
-import secrets
 from typing import Iterable, Iterator, NamedTuple
 
 from .headers import NameAddr, Via, header_key
 from .message import Request, Response
+from .randomness import random_below
 from .transaction import new_branch
 from .uri import URI, ParseError, SipURI
 
@@ -422,7 +422,7 @@ class Dialog:
     def _next_local_seq(self) -> int:
         if self.local_seq is None:  # the callee's first request: pick a start (§12.2.1.1)
             if self.first_local_seq is None:
-                self.first_local_seq = secrets.randbelow(2 ** 31)
+                self.first_local_seq = random_below(2 ** 31)
             return self.first_local_seq
         if self.local_seq >= _MAX_CSEQ:
             raise DialogError("local CSeq would pass 2**32-1")
@@ -505,14 +505,14 @@ class Dialog:
             return None
         if self.remote_seq is not None and seq < self.remote_seq:
             response = request.make_response(500, "CSeq Out of Order")
-            response.add("Retry-After", str(secrets.randbelow(10) + 1))
+            response.add("Retry-After", str(random_below(10) + 1))
             return response
         if method == "INVITE":
             if self.outgoing_invite is not None:
                 return request.make_response(491)      # glare: both sides re-INVITEd
             if self.incoming_invite is not None:
                 response = request.make_response(500, "Previous INVITE Still in Progress")
-                response.add("Retry-After", str(secrets.randbelow(10) + 1))
+                response.add("Retry-After", str(random_below(10) + 1))
                 return response
             self.incoming_invite = seq
         self.remote_seq = seq

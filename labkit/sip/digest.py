@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 from urllib.parse import unquote
 
+from .randomness import random_bytes
+
 __all__ = [
     "ALGORITHMS",
     "AuthOutcome",
@@ -493,7 +495,7 @@ def authorization_for(
         qop = None
     _, sess = _split_algorithm(challenge.algorithm)
     if cnonce is None and (qop is not None or sess):
-        cnonce = base64.b64encode(os.urandom(16)).decode("ascii").rstrip("=")
+        cnonce = base64.b64encode(random_bytes(16)).decode("ascii").rstrip("=")
     response = compute_response(
         challenge.algorithm,
         method=method,
@@ -750,7 +752,7 @@ class DigestServer:
 
     def make_nonce(self, now: float) -> str:
         stamp = _NONCE_TIME.pack(int(round(now * 1000)))
-        rand = os.urandom(_NONCE_RAND_LEN)
+        rand = random_bytes(_NONCE_RAND_LEN)
         mac = self._mac(stamp + rand)
         return base64.urlsafe_b64encode(stamp + rand + mac).decode("ascii").rstrip("=")
 

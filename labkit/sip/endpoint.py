@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ..events import EventBus
 from .message import Request, Response
+from .randomness import random_hex
 from .transaction import (
     AckReceived,
     ClientTransaction,
@@ -45,7 +45,7 @@ TIMER_TICK = 0.01
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return random_hex(6)
 
 
 @dataclass

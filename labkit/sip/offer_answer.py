@@ -33,11 +33,11 @@ Rules followed (RFC 3264 §5, §6, §8, RFC 4733, RFC 3605):
 """
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..codecs import CODECS, Codec, codec_for_payload_type, get_codec
+from .randomness import random_below
 from .sdp import DIRECTIONS, Connection, Media, Origin, SessionDescription
 from .uri import ParseError
 
@@ -348,7 +348,7 @@ class SdpNegotiator:
         self.username = username
         self.session_name = session_name
         self.session_id = str(session_id if session_id is not None
-                              else secrets.randbelow(2 ** 62) + 1)
+                              else random_below(2 ** 62) + 1)
         self.session_version = session_version
         #: our previous SDP (or its lines without the o= line), see _stamp
         self._last_sent: SessionDescription | list[str] | None = None

@@ -27,10 +27,11 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Hashable
+
+from .randomness import random_hex
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -68,7 +69,7 @@ MAGIC_COOKIE = "z9hG4bK"
 
 def new_branch() -> str:
     """A fresh RFC 3261 branch: the magic cookie plus 80 random bits."""
-    return MAGIC_COOKIE + secrets.token_hex(10)
+    return MAGIC_COOKIE + random_hex(10)
 
 
 class TransactionError(RuntimeError):
@@ -1163,7 +1164,7 @@ class TransactionLayer:
         (after one, the CANCEL changes nothing). ``to_tag`` defaults to the tag already used."""
         if invite_tx is None or invite_tx.terminated:
             return self.respond(cancel_tx, cancel_tx.request.make_response(481), now)
-        tag = to_tag or invite_tx.to_tag or secrets.token_hex(4)
+        tag = to_tag or invite_tx.to_tag or random_hex(4)
         out = self.respond(cancel_tx, cancel_tx.request.make_response(200, to_tag=tag), now)
         if invite_tx.state is not State.PROCEEDING:
             return out

@@ -7,19 +7,19 @@ the PBX the way a phone does: `await ua.register("100", "secret")` answers the 4
 """
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from ..events import EventBus
 from .digest import DigestClient
 from .endpoint import ServerRequest, SipEndpoint, new_tag
 from .message import Request, Response
+from .randomness import random_hex
 from .transaction import new_branch
 from .transport import Peer, format_host
 
 
 def new_call_id(host: str = "labkit") -> str:
-    return f"{secrets.token_hex(8)}@{host}"
+    return f"{random_hex(8)}@{host}"
 
 
 def make_request(method: str, uri: str, *, local: tuple[str, int], transport: str = "udp",
