@@ -545,3 +545,19 @@ def test_any_offer_gives_an_answer_or_a_clear_error(m_lines, session_c, prefer, 
     assert negotiator.bound_payload_types == read_back
     # and the answer, given back to an offerer, is understood
     SessionDescription.parse(str(result.sdp))
+
+
+def test_offered_formats_follow_each_m_line_not_a_remembered_one():
+    """offered_formats remembers what it read per m-line: a changed rtpmap or format list
+    must be read again, and a caller changing the list it got must not change the next one."""
+    sdp = ("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+           "m=audio 4000 RTP/AVP 96 101\r\na=rtpmap:96 {enc}/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+    pcmu = SessionDescription.parse(sdp.format(enc="PCMU")).media[0]
+    pcma = SessionDescription.parse(sdp.format(enc="PCMA")).media[0]
+    first = offered_formats(pcmu)
+    assert [f.codec for f in first] == ["pcmu", "telephone-event"]
+    first.clear()
+    assert [f.codec for f in offered_formats(pcmu)] == ["pcmu", "telephone-event"]
+    assert [f.codec for f in offered_formats(pcma)] == ["pcma", "telephone-event"]
+    pcma.formats = ["101"]
+    assert [f.payload_type for f in offered_formats(pcma)] == [101]
