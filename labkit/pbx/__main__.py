@@ -17,12 +17,12 @@ from .server import PBX
 #: full pass stalled the loop 0.4-0.7 s at 200 calls/s (benchmarks/bench_calls.py). These
 #: timed passes still catch what rarer paths (errors, exceptions) may leave: a young pass
 #: walks only what was made since the previous one and is still alive, a full pass the whole
-#: heap. Young passes every second, not every 10: what a pass walks is mostly the lingering
-#: transactions of the calls since the last one, so its stall grows with the interval (at
-#: ~430 calls/s, 117 ms every 10 s against 17 ms every second) while the CPU it takes stays
-#: the same (~1 %): each survivor is walked once, then sits in the old generation.
-YOUNG_GC_EVERY = 1.0      # seconds between gc.collect(1)
-FULL_GC_EVERY = 600       # every 600th pass (10 minutes) is a full gc.collect()
+#: heap. Under load that is the live calls plus the lingering transactions of the last 10 s
+#: (78 ms at 400 calls/s with SIPp, bench_calls.py). Passes every second stall no less while
+#: calls are held longer than that (146 ms) and cost 7x the CPU: they walk every held call's
+#: objects, which the 10 s passes mostly never see because refcounting freed them first.
+YOUNG_GC_EVERY = 10.0     # seconds between gc.collect(1)
+FULL_GC_EVERY = 60        # every 60th pass (10 minutes) is a full gc.collect()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
