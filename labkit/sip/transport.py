@@ -321,7 +321,17 @@ class TransportLayer:
 
 
 def stamp_received(msg: Request, peer: Peer) -> None:
-    """RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came from."""
+    """RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came from.
+
+    Most clients end the top Via with a valueless ``;rport`` (RFC 3581), which always gets
+    both parameters: that Via is stamped as text (``rport=PORT;received=HOST`` appended) and
+    parsed once, after; any other Via is parsed, stamped and written back (``Via.stamp``)."""
+    text = msg.get("Via")
+    low = text.lower() if text is not None else ""
+    if low.endswith(";rport") and low.count(";rport") == 1 and "received" not in low:
+        msg.headers.replace_first("Via", f"{text}={peer.port};received={peer.host}")
+        msg.via  # noqa: B018 — parsed here, so a malformed Via is refused as before
+        return
     top = msg.via[0]
     stamped = top.stamp(peer.host, peer.port)
     if stamped is not top:

@@ -153,3 +153,54 @@ def test_many_concurrent_clients_all_answered(server):
     for t in threads:
         t.join(20)
     assert results == [10] * 40
+
+
+
+# ---- stamping received/rport: the text path for a trailing ';rport' against Via.stamp ---------
+_STAMP_VIAS = [
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1;rport",
+    "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-2;rport",          # sent-by differs from the source
+    "SIP/2.0/UDP pc33.example.com;branch=z9hG4bK-3;rport",         # no port, a name
+    "SIP/2.0/TCP [2001:db8::9]:5070;branch=z9hG4bK-4;rport",
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-5;RPORT",
+    "SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK-6",          # rport not last: Via.stamp path
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-7;rport=1234",     # rport with a value
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-8;received=10.1.1.1;rport",
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-9",                # no rport: received only if needed
+    "SIP/2.0/UDP 127.0.0.1:40000 ;branch=z9hG4bK-10 ; rport",
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-11;ttl=3;rport",
+    "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-12;rport, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-x",
+]
+
+
+def _request_with_via(via: str):
+    return parse((f"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: {via}\r\nFrom: <sip:t@127.0.0.1>;tag=abc\r\n"
+                  f"To: <sip:100@127.0.0.1>\r\nCall-ID: stamp-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                  f"Content-Length: 0\r\n\r\n").encode())
+
+
+@pytest.mark.parametrize("via", _STAMP_VIAS)
+@pytest.mark.parametrize("source", [("127.0.0.1", 40000), ("198.51.100.4", 5062), ("2001:db8::1", 5999)])
+def test_stamp_received_gives_what_via_stamp_gives(via, source):
+    """Whichever path stamps it, the request ends with the Via list Via.stamp describes, and
+    a Via ending in a valueless rport keeps the client's text with the two values appended."""
+    from labkit.sip.transport import Peer, stamp_received
+
+    original = _request_with_via(via)
+    expected = [original.via[0].stamp(*source)] + original.via[1:]
+    msg = _request_with_via(via)
+    stamp_received(msg, Peer("udp", *source))
+    assert msg.via == expected
+    assert parse(bytes(msg)).via == expected            # and that is what goes on the wire
+    top = via.split(",")[0]
+    if top.lower().endswith(";rport") and "received" not in top:
+        assert f"Via: {top}={source[1]};received={source[0]}" in bytes(msg).decode()
+
+
+@pytest.mark.parametrize("via", ["SIP/2.0/UDP ;branch=z9hG4bK-1;rport", "SIP/2.0/UDP ;branch=z9hG4bK-1"])
+def test_stamp_received_refuses_a_malformed_via_on_either_path(via):
+    from labkit.sip import ParseError
+    from labkit.sip.transport import Peer, stamp_received
+
+    with pytest.raises(ParseError):
+        stamp_received(_request_with_via(via), Peer("udp", "127.0.0.1", 5060))
