@@ -64,7 +64,11 @@ class ServerRequest:
         return self.request.method
 
     def response(self, status: int, reason: str | None = None, to_tag: str | None = None) -> Response:
-        """A response to this request with the endpoint's standard headers, not sent yet."""
+        """A response to this request with the endpoint's standard headers, not sent yet.
+        Every response but 100 carries a To tag (RFC 3261 §8.2.6.2): a fresh one unless
+        ``to_tag`` is given or the request's To has one already."""
+        if to_tag is None and status != 100:
+            to_tag = new_tag()
         response = self.request.make_response(status, reason, to_tag=to_tag)
         response.add("Server", self.endpoint.user_agent)
         return response
