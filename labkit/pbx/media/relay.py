@@ -17,6 +17,11 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
 * **Transcoding** when the codecs differ (:class:`~labkit.pbx.media.transcoder.Transcoder`);
   RTCP is then terminated at the relay, because its SSRCs and counts describe a stream the
   other side never sees.
+* **In-band DTMF** toward a phone that negotiated no telephone-event while the other one sends
+  RFC 4733 events (:class:`~labkit.pbx.media.dtmf_inband.InbandDtmf`, as Asterisk's
+  ``dtmf_mode=inband``): the events become DTMF tones in the audio, in that direction only
+  (mode ``pass+dtmf-inband``, ``remap+dtmf-inband`` or ``transcode X->Y+dtmf-inband``).
+  Only G.711/G.722/L16 senders: an Opus sender's events are still dropped.
 * **Hold**: a leg's SDP direction (sendonly / recvonly / inactive) stops the held direction.
 * **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording);
   ``add_dtmf_listener(leg, fn)`` reports RFC 4733 digits; with neither, the cost is nothing
@@ -42,6 +47,7 @@ from labkit.codecs import get_codec
 from labkit.codecs.codec import Codec
 from labkit.rtp.packet import RtpPacket, TelephoneEvent
 
+from .dtmf_inband import InbandDtmf, encodes_any_length
 from .lane import AVAILABLE as LANE, Lane
 from .latch import Latch
 from .ports import PortAllocator, PortPair
@@ -507,6 +513,7 @@ class MediaRelay:
         self._pairs: list[PortPair] = []
         self._transports: list[tuple[asyncio.BaseTransport, asyncio.Future]] = []
         self._transcoders: dict[str, Transcoder] = {}
+        self._inband: dict[str, InbandDtmf] = {}
         self.modes = {"a->b": "pass", "b->a": "pass"}
         self.state = "new"
 
@@ -576,14 +583,18 @@ class MediaRelay:
     # ---------------------------------------------------------------------------- planning
 
     def _plan(self) -> None:
-        """Choose pass-through, payload-type remap or transcoding for each direction."""
+        """Choose pass-through, payload-type remap or transcoding for each direction, plus in-band
+        DTMF where the receiver has no telephone-event and the sender has (a rewrite: that
+        direction leaves the fast path)."""
         for src, dst, key in ((self.a, self.b, "a->b"), (self.b, self.a, "b->a")):
             src.rewrite, mode = None, "pass"
+            inband = (src.codec is not None and dst.codec is not None and dst.dtmf_payload_type is None
+                      and src.rx_dtmf_payload_type is not None and encodes_any_length(src.codec))
             if src.codec is not None and dst.codec is not None:
                 if src.codec.name == dst.codec.name:
                     table = bytearray(range(128))
                     table[src.rx_payload_type] = dst.payload_type
-                    if src.rx_dtmf_payload_type is not None:
+                    if src.rx_dtmf_payload_type is not None and not inband:
                         table[src.rx_dtmf_payload_type] = (_DROP if dst.dtmf_payload_type is None
                                                            else dst.dtmf_payload_type)
                     if table != bytearray(range(128)):
@@ -600,6 +611,15 @@ class MediaRelay:
                             src.rx_dtmf_payload_type, dst.dtmf_payload_type)
                     src.rewrite = tc.convert
                     mode = f"transcode {src.codec.name}->{dst.codec.name}"
+            if inband:
+                params = (src.codec.name, src.rx_payload_type, src.rx_dtmf_payload_type)
+                gen = self._inband.get(key)
+                if gen is None or (gen.codec.name, gen.payload_type, gen.event_pt) != params:
+                    gen = self._inband[key] = InbandDtmf(*params)     # else: an event goes on
+                gen.audio = src.rewrite
+                src.rewrite, mode = gen.convert, mode + "+dtmf-inband"
+            else:
+                self._inband.pop(key, None)
             self.modes[key] = mode
         self._update_forwarding()
 
@@ -664,6 +684,11 @@ class MediaRelay:
     def transcoder(self, direction: str) -> Transcoder | None:
         """The transcoder of ``'a->b'`` or ``'b->a'`` (None when passing through)."""
         return self._transcoders.get(direction)
+
+    def inband_dtmf(self, direction: str) -> InbandDtmf | None:
+        """The in-band DTMF generator of ``'a->b'`` or ``'b->a'`` (None unless its mode says
+        ``+dtmf-inband``); its ``tones`` and ``suppressed`` count packets."""
+        return self._inband.get(direction)
 
     def stats(self) -> dict[str, LegStats]:
         return {"a": self.a.stats(), "b": self.b.stats()}

@@ -28,9 +28,21 @@ from labkit.codecs.codec import Codec
 from labkit.dsp.resample import Resampler
 from labkit.rtp.packet import RtpError, RtpPacket
 
-__all__ = ["Transcoder"]
+__all__ = ["Transcoder", "split_rtp"]
 
 _HEADER = struct.Struct("!BBHII")
+
+
+def split_rtp(data: bytes) -> tuple[int, int, int, int, bytes]:
+    """``(marker|payload type byte, seq, timestamp, ssrc, payload)`` of an RTP packet; the usual
+    12-byte header is unpacked directly, CSRC lists, extensions and padding go through the full
+    parser. Raises :class:`RtpError` for what is not RTP."""
+    if len(data) >= 12 and data[0] == 0x80:     # the usual header: no CSRC, extension, padding
+        _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+        return second, seq, ts, ssrc, data[12:]
+    packet = RtpPacket.parse(data)
+    return ((0x80 if packet.marker else 0) | packet.payload_type, packet.sequence_number,
+            packet.timestamp, packet.ssrc, packet.payload)
 
 
 def _g711_table(src: str, dst: str) -> bytes | None:
@@ -99,17 +111,11 @@ class Transcoder:
 
     def convert(self, data: bytes) -> bytes | None:
         """The packet to send on the out leg, or None (see ``drop_reason``)."""
-        if len(data) >= 12 and data[0] == 0x80:     # the usual header: no CSRC, extension, padding
-            _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
-            payload = data[12:]
-        else:
-            try:
-                packet = RtpPacket.parse(data)
-            except RtpError as exc:
-                self.drop_reason = f"malformed: {exc}"
-                return None
-            second = (0x80 if packet.marker else 0) | packet.payload_type
-            seq, ts, ssrc, payload = packet.sequence_number, packet.timestamp, packet.ssrc, packet.payload
+        try:
+            second, seq, ts, ssrc, payload = split_rtp(data)
+        except RtpError as exc:
+            self.drop_reason = f"malformed: {exc}"
+            return None
         pt = second & 0x7F
         if pt == self.in_pt:
             if self._table is not None:         # μ-law <-> A-law: one byte table, like Asterisk's

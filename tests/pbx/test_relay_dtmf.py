@@ -1,0 +1,156 @@
+"""RFC 4733 digits relayed to a phone without telephone-event become in-band DTMF tones.
+
+Real loopback sockets through the relay (both event loops, as in test_relay.py); what phone B
+receives is decoded and run through the Goertzel DTMF detector of labkit.dsp.dtmf.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labkit.codecs import get_codec
+from labkit.dsp.dtmf import detect
+from labkit.pbx.media import MediaRelay, PortAllocator
+from labkit.pbx.media.dtmf_inband import STALE_MS, InbandDtmf
+from labkit.rtp.packet import RtpPacket, TelephoneEvent
+
+from .test_relay import PORTS, Phone, arun, hang_up, rtp, until  # noqa: F401  (arun: fixture)
+
+NOISE = bytes(np.random.default_rng(7).integers(0, 256, 160, dtype=np.uint8))   # loud μ-law noise
+QUIET = b"\xff" * 160                                                         # μ-law silence
+
+
+def phone_a_presses(digit: str, start_ts: int, updates: int, seq0: int = 0, ssrc: int = 0xA):
+    """What phone A sends: 10 quiet frames, then an event of ``updates`` x 20 ms with a noisy
+    audio frame interleaved after each update (a sender that keeps its audio running), the
+    end packet three times, then 10 quiet frames. Returns (packets, event duration in ticks)."""
+    packets, seq = [], seq0
+    for i in range(10):
+        packets.append(rtp(seq, ssrc=ssrc, ts=start_ts - 1600 + 160 * i, payload=QUIET))
+        seq += 1
+    for n in range(1, updates + 1):
+        event = TelephoneEvent.for_digit(digit, duration=160 * n)
+        packets.append(rtp(seq, pt=101, ssrc=ssrc, ts=start_ts, payload=bytes(event), marker=n == 1))
+        packets.append(rtp(seq + 1, ssrc=ssrc, ts=start_ts + 160 * (n - 1), payload=NOISE))
+        seq += 2
+    end = bytes(TelephoneEvent.for_digit(digit, end=True, duration=160 * updates))
+    for _ in range(3):
+        packets.append(rtp(seq, pt=101, ssrc=ssrc, ts=start_ts, payload=end))
+        seq += 1
+    for i in range(10):
+        packets.append(rtp(seq, ssrc=ssrc, ts=start_ts + 160 * (updates + i), payload=QUIET))
+        seq += 1
+    return packets, 160 * updates
+
+
+@pytest.mark.parametrize("b_codec, mode, back", [
+    ("pcmu", "pass+dtmf-inband", "pass"),
+    ("pcma", "transcode pcmu->pcma+dtmf-inband", "transcode pcma->pcmu"),
+    ("g722", "transcode pcmu->g722+dtmf-inband", "transcode g722->pcmu"),
+])
+def test_rfc4733_digit_reaches_a_phone_without_telephone_event_as_tones(arun, b_codec, mode, back):
+    async def main():
+        relay = await MediaRelay(PortAllocator("127.0.0.1", *PORTS)).open()
+        a, b = await Phone.open(), await Phone.open()
+        relay.a.configure(remote=a.address, codec="pcmu", dtmf_payload_type=101)
+        relay.b.configure(remote=b.address, codec=b_codec, dtmf_payload_type=None)
+        assert relay.modes == {"a->b": mode, "b->a": back}        # B sends no events: nothing to do
+        packets, duration = phone_a_presses("5", 48000, updates=10)
+        for pkt in packets:
+            a.send(pkt, relay.a.local)
+        await until(lambda: relay.a.rx_packets == len(packets))
+        got = [RtpPacket.parse((await b.recv())[0]) for _ in range(relay.b.tx_packets)]
+        assert b.queue.empty()
+        await hang_up(relay, a, b)
+        return got, duration
+    got, duration = arun(main)
+    codec = get_codec(b_codec)
+    assert {p.payload_type for p in got} == {codec.payload_type}          # no telephone-event reached B
+    assert len(got) == 10 + 10 + 10                    # quiet, one tone frame per update, quiet
+    seqs = [p.sequence_number for p in got]
+    assert all((s2 - s1) & 0xFFFF == 1 for s1, s2 in zip(seqs, seqs[1:]))     # one unbroken stream
+    stamps = [p.timestamp for p in got]
+    assert all((t2 - t1) & 0xFFFFFFFF == 160 for t1, t2 in zip(stamps, stamps[1:]))
+    decoder = codec.decoder()
+    pcm = np.concatenate([decoder.decode(p.payload) for p in got])
+    presses = detect(pcm, codec.sample_rate)
+    assert [e.digit for e in presses] == ["5"]
+    assert presses[0].start == pytest.approx(10 * 0.020, abs=0.015)          # after the 10 quiet frames
+    assert presses[0].duration == pytest.approx(duration / 8000, abs=0.025)
+
+
+def test_with_telephone_event_on_both_legs_events_pass_unchanged(arun):
+    async def main():
+        relay = await MediaRelay(PortAllocator("127.0.0.1", *PORTS)).open()
+        a, b = await Phone.open(), await Phone.open()
+        relay.a.configure(remote=a.address, codec="pcmu", dtmf_payload_type=101)
+        relay.b.configure(remote=b.address, codec="pcmu", dtmf_payload_type=101)
+        assert relay.modes == {"a->b": "pass", "b->a": "pass"} and relay.a.plain
+        packets, _ = phone_a_presses("5", 48000, updates=5)
+        for pkt in packets:
+            a.send(pkt, relay.a.local)
+        got = [(await b.recv())[0] for _ in packets]
+        assert got == packets                                  # byte for byte, events and noise too
+        await hang_up(relay, a, b)
+    arun(main)
+
+
+def generator(**kw) -> InbandDtmf:
+    return InbandDtmf("pcmu", 0, 101, **kw)
+
+
+def event(seq, ts, duration, end=False, digit="1", ssrc=0xA):
+    return rtp(seq, pt=101, ssrc=ssrc, ts=ts,
+               payload=bytes(TelephoneEvent.for_digit(digit, end=end, duration=duration)))
+
+
+def audio(seq, ts, ssrc=0xA):
+    return rtp(seq, ssrc=ssrc, ts=ts, payload=QUIET)
+
+
+def test_end_retransmissions_and_late_updates_add_no_tone():
+    gen = generator()
+    first = RtpPacket.parse(gen.convert(event(1, 8000, 160)))
+    assert (first.payload_type, first.timestamp, len(first.payload)) == (0, 8000, 160)
+    second = RtpPacket.parse(gen.convert(event(2, 8000, 400, end=True)))   # a 50 ms update
+    assert (second.sequence_number, second.timestamp, len(second.payload)) == (2, 8160, 240)
+    assert gen.convert(event(3, 8000, 400, end=True)) is None               # retransmitted end
+    assert gen.convert(event(4, 8000, 400, end=True)) is None
+    assert "no new duration" in gen.drop_reason
+    after = RtpPacket.parse(gen.convert(audio(5, 8400)))                   # audio resumes
+    assert (after.sequence_number, after.timestamp) == (3, 8400)           # seq closed up over 2 drops
+    gen.convert(event(6, 9600, 160, digit="2"))                             # the next key
+    assert gen.convert(event(7, 8000, 480, end=True)) is None               # the old key, late
+    assert gen.drop_reason == "an update of an earlier event" and gen.tones == 3
+
+
+def test_an_event_whose_end_was_lost_stops_suppressing_audio():
+    gen = generator()
+    gen.convert(event(1, 8000, 160))
+    assert gen.convert(audio(2, 8000)) is None and gen.suppressed == 1
+    stale = 160 + 8 * STALE_MS                                  # ticks past the start
+    assert gen.convert(audio(3, 8000 + stale - 160)) is None   # still within the grace time
+    out = RtpPacket.parse(gen.convert(audio(4, 8000 + stale)))
+    assert (out.sequence_number, out.payload) == (2, b"\xff" * 160)
+    assert RtpPacket.parse(gen.convert(audio(5, 8000 + stale + 160))).sequence_number == 3
+    other = audio(6, 8000, ssrc=0xB)                           # another SSRC is not this event's
+    assert gen.convert(other)[12:] == other[12:]
+
+
+def test_lost_updates_leave_at_most_max_step_of_tone_and_non_dtmf_events_are_dropped():
+    gen = generator()
+    gen.convert(event(1, 0, 160))
+    jump = RtpPacket.parse(gen.convert(event(2, 0, 160 + 8000)))   # a second of updates lost
+    assert len(jump.payload) == 1600 and jump.timestamp == 160 + 8000 - 1600
+    flash = rtp(3, pt=101, ts=20000, payload=bytes(TelephoneEvent(16, duration=160)))
+    assert gen.convert(flash) is None and "not a DTMF key" in gen.drop_reason
+    with pytest.raises(ValueError, match="fixed frame sizes"):
+        InbandDtmf("opus", 111, 101)
+
+
+def test_the_tone_level_follows_the_event_volume():
+    loud = generator().convert(rtp(1, pt=101, payload=bytes(TelephoneEvent(5, volume=6, duration=800))))
+    quiet = generator().convert(rtp(1, pt=101, payload=bytes(TelephoneEvent(5, volume=26, duration=800))))
+    decode = get_codec("pcmu").decoder().decode
+    rms = [np.sqrt(np.mean(decode(p[12:]).astype(float) ** 2)) for p in (loud, quiet)]
+    assert 20 * np.log10(rms[0] / rms[1]) == pytest.approx(20, abs=0.5)
