@@ -63,6 +63,58 @@ _NO_DUPS = frozenset()
 
 # ---------------------------------------------------------------------------------------------
 
+def _name_entry(name: object) -> tuple[str, str]:
+    """(lookup key, name to write) of a header name, refused unless it is a token.  A name
+    that passed is remembered: the stack adds the same few dozen names to every message."""
+    known = _GOOD_NAMES.get(name) if name.__class__ is str else None
+    if known is None:
+        if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+            raise ValueError(f"bad header name {name!r}")
+        key = header_key(name)
+        known = (key, CANONICAL.get(key, name))
+        if len(_GOOD_NAMES) < 1024:
+            _GOOD_NAMES[name] = known
+    return known
+
+
+_GOOD_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _checked(name: str, value: object) -> tuple[str, str, str]:
+    """One header line made safe to write: a token name and a value with no CR, LF, NUL or
+    other control character (no header injection).  An int is written as is: its digits
+    cannot hold one."""
+    key, written = _name_entry(name)
+    if value.__class__ is int:
+        return key, written, str(value)
+    text = str(value)
+    if _CTL_RE.search(text):
+        raise ValueError(f"header {name} value has a control character (CR, LF, NUL …): "
+                         f"{text!r}")
+    return key, written, text.strip()
+
+
+def _grouped(entries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Lines in the order ``add`` one after the other would give: the lines of a name kept
+    together, after the first of them (only needed when a name comes back after another)."""
+    seen: dict[str, int] = {}
+    previous = None
+    regroup = False
+    for key, _, _ in entries:
+        if key != previous:
+            if key in seen:
+                regroup = True
+                break
+            seen[key] = 1
+            previous = key
+    if not regroup:
+        return entries
+    groups: dict[str, list] = {}
+    for entry in entries:
+        groups.setdefault(entry[0], []).append(entry)
+    return [entry for group in groups.values() for entry in group]
+
+
 class Headers:
     """The headers of one message: ordered, several lines per name allowed, names
     case-insensitive with compact forms folded to full names (``v`` is ``Via``).
@@ -85,8 +137,8 @@ class Headers:
         self._dirty = True
         self._index = None
         self._dups = _NO_DUPS
-        for name, value in items or ():
-            self.add(name, value)
+        if items:
+            self._lines = _grouped([_checked(name, value) for name, value in items])
 
     @classmethod
     def _from_entries(cls, entries: list) -> "Headers":
@@ -214,14 +266,7 @@ class Headers:
     # changing --------------------------------------------------------------------------------
     @staticmethod
     def _check(name: str, value: object) -> tuple[str, str, str]:
-        if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
-            raise ValueError(f"bad header name {name!r}")
-        text = str(value)
-        if _CTL_RE.search(text):
-            raise ValueError(f"header {name} value has a control character (CR, LF, NUL …): "
-                             f"{text!r}")
-        key = header_key(name)
-        return key, CANONICAL.get(key, name), text.strip()
+        return _checked(name, value)
 
     def set(self, name: str, value: object) -> None:
         """Replace every line of ``name`` by one line holding ``value`` (kept in place)."""

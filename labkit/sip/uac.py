@@ -32,7 +32,7 @@ def make_request(method: str, uri: str, *, local: tuple[str, int], transport: st
     sent_by = f"{format_host(host)}:{port}"
     lines = [
         ("Via", f"SIP/2.0/{transport.upper()} {sent_by};branch={new_branch()};rport"),
-        ("Max-Forwards", "70"),
+        ("Max-Forwards", 70),
         ("From", (f'"{display}" ' if display else "") + f"<{from_uri}>;tag={from_tag or new_tag()}"),
         ("To", f"<{to_uri or uri}>"),
         ("Call-ID", call_id or new_call_id(host)),
@@ -43,7 +43,7 @@ def make_request(method: str, uri: str, *, local: tuple[str, int], transport: st
     lines += [(name, value) for name, value in headers if name.lower() not in ("content-length", "l")]
     if body:
         lines.append(("Content-Type", content_type or "application/sdp"))
-    lines.append(("Content-Length", str(len(body))))   # written here: no header change afterwards
+    lines.append(("Content-Length", len(body)))   # written here: no header change afterwards
     return Request(method, uri, lines, body)
 
 

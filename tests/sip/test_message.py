@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.sip import (AbsoluteURI, CSeq, NameAddr, ParseError, Request, Response, SipURI, Via,
-                        frame_stream, parse)
+from labkit.sip import (AbsoluteURI, CSeq, Headers, NameAddr, ParseError, Request, Response,
+                        SipURI, Via, frame_stream, parse)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 
@@ -465,3 +465,59 @@ def test_capture_agrees_with_tshark():
     theirs = [tuple(line.split("\t")) for line in out.splitlines()]
     ours = [(m.call_id, str(m.cseq), m.via[0].branch) for _, m in sip_messages(CAPTURE)]
     assert ours == theirs
+
+
+# --- building headers in one pass ----------------------------------------------------------
+
+def _one_by_one(lines):
+    headers = Headers()
+    for name, value in lines:
+        headers.add(name, value)
+    return headers
+
+
+@pytest.mark.parametrize("lines", [
+    [("Via", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("Max-Forwards", 70), ("To", "<sip:b@c>")],
+    # a name that comes back after another: its lines stay together, after the first of them
+    [("Via", "SIP/2.0/UDP a;branch=z9hG4bK1"), ("To", "<sip:b@c>"), ("v", "SIP/2.0/UDP b"),
+     ("Route", "<sip:p1;lr>"), ("to", "<sip:x@y>"), ("Route", "<sip:p2;lr>"), ("Subject", " hi ")],
+    [("i", "x@y"), ("l", 0), ("Call-ID", "z@y"), ("X-Custom", "1"), ("x-custom", "2")],
+])
+def test_headers_built_at_once_match_lines_added_one_by_one(lines):
+    built = Headers(lines)
+    assert list(built) == list(_one_by_one(lines))
+    assert built == _one_by_one(lines) and bytes(Request("OPTIONS", "sip:a@b", lines)) == \
+        bytes(Request("OPTIONS", "sip:a@b", _one_by_one(lines)))
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("Subject", "evil\r\nVia: injected", "control character"),
+    ("Subject", "nul\x00", "control character"),
+    ("Bad Name", "x", "bad header name"),
+    ("Via:", "x", "bad header name"),
+    (7, "x", "bad header name"),
+])
+def test_headers_given_at_once_are_checked_like_added_ones(name, value, error):
+    with pytest.raises(ValueError, match=error):
+        Headers([("To", "<sip:b@c>"), (name, value)])
+    with pytest.raises(ValueError, match=error):
+        Request("OPTIONS", "sip:a@b", [(name, value)])
+    # a name refused once is refused again (only names that passed are remembered)
+    with pytest.raises(ValueError, match=error):
+        Headers().add(name, value)
+
+
+def test_ints_are_written_without_a_value_scan(monkeypatch):
+    """An int value cannot hold a control character; a string always gets the scan."""
+    from labkit.sip import message
+
+    scanned = []
+
+    class Counting:
+        def search(self, text):
+            scanned.append(text)
+            return None
+
+    monkeypatch.setattr(message, "_CTL_RE", Counting())
+    Headers([("Max-Forwards", 70), ("Content-Length", 12), ("Subject", "x")])
+    assert scanned == ["x"]
