@@ -144,8 +144,9 @@ def test_lost_updates_leave_at_most_max_step_of_tone_and_non_dtmf_events_are_dro
     assert len(jump.payload) == 1600 and jump.timestamp == 160 + 8000 - 1600
     flash = rtp(3, pt=101, ts=20000, payload=bytes(TelephoneEvent(16, duration=160)))
     assert gen.convert(flash) is None and "not a DTMF key" in gen.drop_reason
-    with pytest.raises(ValueError, match="fixed frame sizes"):
-        InbandDtmf("opus", 111, 101)
+    for stateful in (("opus", 111), ("g722", 9)):
+        with pytest.raises(ValueError, match="cannot be written"):
+            InbandDtmf(*stateful, 101)
 
 
 def test_the_tone_level_follows_the_event_volume():
@@ -154,3 +155,25 @@ def test_the_tone_level_follows_the_event_volume():
     decode = get_codec("pcmu").decoder().decode
     rms = [np.sqrt(np.mean(decode(p[12:]).astype(float) ** 2)) for p in (loud, quiet)]
     assert 20 * np.log10(rms[0] / rms[1]) == pytest.approx(20, abs=0.5)
+
+
+def test_planned_only_toward_a_leg_without_telephone_event_from_a_stateless_codec():
+    relay = MediaRelay(PortAllocator("127.0.0.1", *PORTS))      # planning only: never opened
+    relay.a.configure(codec="l16", payload_type=97, dtmf_payload_type=101)
+    relay.b.configure(codec="l16", payload_type=98, dtmf_payload_type=None)
+    assert relay.modes == {"a->b": "remap+dtmf-inband", "b->a": "remap"}
+    assert not relay.a.plain and relay.inband_dtmf("b->a") is None
+    tone = RtpPacket.parse(bytes(relay.a.rewrite(rtp(1, pt=101, ts=0, payload=bytes(
+        TelephoneEvent.for_digit("9", duration=160))))))
+    assert (tone.payload_type, len(tone.payload)) == (98, 320)          # remapped after: B's number
+    gen = relay.inband_dtmf("a->b")
+    relay.b.set_direction("sendonly")
+    relay.b.configure(direction="sendrecv")                             # a re-plan keeps the event
+    assert relay.inband_dtmf("a->b") is gen and gen.tones == 1
+    relay.b.configure(dtmf_payload_type=100)
+    assert relay.modes["a->b"] == "remap" and relay.inband_dtmf("a->b") is None
+    relay.b.configure(codec="pcmu", dtmf_payload_type=None)
+    assert relay.modes["a->b"] == "transcode l16->pcmu+dtmf-inband"
+    relay.a.configure(codec="g722", dtmf_payload_type=101)              # a G.722 sender: dropped
+    assert relay.modes["a->b"] == "transcode g722->pcmu"
+    assert relay.a.rewrite(rtp(2, pt=101, payload=bytes(TelephoneEvent(1, duration=160)))) is None

@@ -5,7 +5,9 @@ the other phone sends RFC 4733 events, the relay does what Asterisk (``dtmf_mode
 toward such a phone) and FreeSWITCH do: each event packet becomes an audio packet carrying the
 key's two ITU-T Q.23 tones, encoded in the *sender's* audio codec and payload type, so it then
 goes the direction's usual way (pass, payload-type remap or transcoding) as if the phone had
-sent the tone itself. Sans-I/O: ``convert(packet) -> packet | None``, one object per direction.
+sent the tone itself. That needs a sender codec without state (G.711, L16; the receiver's may
+be anything the transcoder writes); see :func:`can_write_tones`. Sans-I/O:
+``convert(packet) -> packet | None``, one object per direction.
 
 RTP timing. The packets of one event all carry the event's start timestamp and a growing
 duration; each update becomes audio for the new part only, stamped ``start + (tone already
@@ -30,7 +32,7 @@ from labkit.rtp.packet import DTMF_EVENTS, RtpError
 
 from .transcoder import split_rtp
 
-__all__ = ["InbandDtmf", "STALE_MS", "MAX_STEP_MS"]
+__all__ = ["InbandDtmf", "can_write_tones", "STALE_MS", "MAX_STEP_MS"]
 
 _HEADER = struct.Struct("!BBHII")
 _EVENT = struct.Struct("!BBH")
@@ -40,6 +42,8 @@ STALE_MS = 120
 MAX_STEP_MS = 200
 #: dBm0 -> dBFS for G.711 (a 0 dBm0 sine peaks 3.14 dB below full scale, ITU-T G.711)
 _DBM0_TO_DBFS = -3.14
+#: codecs coded sample by sample, without state (see can_write_tones)
+_STATELESS = frozenset({"pcmu", "pcma", "l16", "l16-16k", "l16-44k"})
 #: quietest level used, whatever the event's volume says: a Q.24 receiver must still hear it
 _QUIETEST_DBM0 = 30
 
@@ -52,10 +56,12 @@ def _key_plan(event: int, volume: int) -> TonePlan:
     return TonePlan((ROWS[row], COLS[KEYPAD[row].index(key)]), level_dbfs=level)
 
 
-def encodes_any_length(codec: Codec | str) -> bool:
-    """Can in-band DTMF be written in ``codec``? It needs frames of any length (G.711, G.722,
-    L16): an update's new duration need not be one of Opus's fixed frame sizes."""
-    return get_codec(codec).ptimes_ms is None
+def can_write_tones(codec: Codec | str) -> bool:
+    """Can in-band DTMF be written into a stream of ``codec``? Only a codec without state and
+    with frames of any length: G.711 and L16. A G.722 frame encoded here would be decoded with
+    ADPCM state adapted to the sender's own encoder (measured: the first ~95 ms of tone come
+    out garbled, too much for a 100 ms key press), and Opus takes fixed frame sizes only."""
+    return get_codec(codec).name in _STATELESS
 
 
 class InbandDtmf:
@@ -66,9 +72,9 @@ class InbandDtmf:
     def __init__(self, codec: Codec | str, payload_type: int, event_pt: int,
                  audio: Callable[[bytes], bytes | bytearray | None] | None = None):
         self.codec = get_codec(codec)
-        if not encodes_any_length(self.codec):
-            raise ValueError(f"{self.codec.name} has fixed frame sizes: in-band DTMF needs a codec "
-                             "that takes any length (G.711, G.722, L16)")
+        if not can_write_tones(self.codec):
+            raise ValueError(f"in-band DTMF cannot be written into {self.codec.name}: it needs a "
+                             "codec without state or fixed frames (G.711, L16)")
         self.payload_type, self.event_pt, self.audio = payload_type, event_pt, audio
         self._encoder = self.codec.encoder()
         self._per_tick = Fraction(self.codec.sample_rate, self.codec.clock_rate)   # G.722: 2

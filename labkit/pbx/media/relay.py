@@ -21,7 +21,8 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
   RFC 4733 events (:class:`~labkit.pbx.media.dtmf_inband.InbandDtmf`, as Asterisk's
   ``dtmf_mode=inband``): the events become DTMF tones in the audio, in that direction only
   (mode ``pass+dtmf-inband``, ``remap+dtmf-inband`` or ``transcode X->Y+dtmf-inband``).
-  Only G.711/G.722/L16 senders: an Opus sender's events are still dropped.
+  Only from G.711/L16 senders (codecs without state); a G.722 or Opus sender's events are
+  still dropped toward such a phone.
 * **Hold**: a leg's SDP direction (sendonly / recvonly / inactive) stops the held direction.
 * **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording);
   ``add_dtmf_listener(leg, fn)`` reports RFC 4733 digits; with neither, the cost is nothing
@@ -47,7 +48,7 @@ from labkit.codecs import get_codec
 from labkit.codecs.codec import Codec
 from labkit.rtp.packet import RtpPacket, TelephoneEvent
 
-from .dtmf_inband import InbandDtmf, encodes_any_length
+from .dtmf_inband import InbandDtmf, can_write_tones
 from .lane import AVAILABLE as LANE, Lane
 from .latch import Latch
 from .ports import PortAllocator, PortPair
@@ -589,7 +590,7 @@ class MediaRelay:
         for src, dst, key in ((self.a, self.b, "a->b"), (self.b, self.a, "b->a")):
             src.rewrite, mode = None, "pass"
             inband = (src.codec is not None and dst.codec is not None and dst.dtmf_payload_type is None
-                      and src.rx_dtmf_payload_type is not None and encodes_any_length(src.codec))
+                      and src.rx_dtmf_payload_type is not None and can_write_tones(src.codec))
             if src.codec is not None and dst.codec is not None:
                 if src.codec.name == dst.codec.name:
                     table = bytearray(range(128))
