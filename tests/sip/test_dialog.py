@@ -1002,3 +1002,22 @@ def test_our_caller_dialog_against_sipp_callee(tmp_path):
     assert (media.codec, media.payload_type, media.telephone_event_pt, media.remote_port) == \
         ("pcma", 8, 101, seen["answer"].media[0].port)
     assert seen["dialog"].terminated and seen["dialog"].local_seq == 2
+
+
+# --- how requests are built -------------------------------------------------------------------
+
+def test_dialog_request_headers_built_in_one_pass_every_value_checked(monkeypatch):
+    """A request of a dialog gets its headers in one pass (no add() per line), every line
+    still checked: a dialog value holding CR LF (a Dialog built by hand) is refused."""
+    from labkit.sip import message
+
+    _, _, dialog = bob_dialog()
+    checked = []
+    real = message._checked
+    monkeypatch.setattr(message, "_checked", lambda n, v: checked.append(n) or real(n, v))
+    monkeypatch.setattr(message.Headers, "add", lambda *a, **k: pytest.fail("add() per line"))
+    bye = dialog.create_request("BYE", headers=[("Subject", "bye")])
+    assert checked == [name for name, _ in bye.headers]
+    dialog.call_id = "x@y\r\nVia: SIP/2.0/UDP evil.example.com"
+    with pytest.raises(ValueError, match="control character"):
+        dialog.create_request("BYE")

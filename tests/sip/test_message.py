@@ -521,3 +521,18 @@ def test_ints_are_written_without_a_value_scan(monkeypatch):
     monkeypatch.setattr(message, "_CTL_RE", Counting())
     Headers([("Max-Forwards", 70), ("Content-Length", 12), ("Subject", "x")])
     assert scanned == ["x"]
+
+
+def test_make_response_copies_parsed_lines_without_checking_them_again(monkeypatch):
+    """The lines a response copies were checked when the request was parsed or built: the
+    copy takes them as they are (no name or value check), yet gives the same bytes."""
+    from labkit.sip import message
+
+    req = parsed("rfc3261_invite")
+    expected = bytes(req.make_response(180, to_tag="b9"))
+
+    def refuse(*_):
+        raise AssertionError("a copied line was checked again")
+
+    monkeypatch.setattr(message, "_checked", refuse)
+    assert bytes(req.make_response(180, to_tag="b9")) == expected
