@@ -20,9 +20,9 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
 * **In-band DTMF** toward a phone that negotiated no telephone-event while the other one sends
   RFC 4733 events (:class:`~labkit.pbx.media.dtmf_inband.InbandDtmf`, as Asterisk's
   ``dtmf_mode=inband``): the events become DTMF tones in the audio, in that direction only
-  (mode ``pass+dtmf-inband``, ``remap+dtmf-inband`` or ``transcode X->Y+dtmf-inband``).
-  Only from G.711/L16 senders (codecs without state); a G.722 or Opus sender's events are
-  still dropped toward such a phone.
+  (mode ``pass+dtmf-inband``, ``remap+dtmf-inband`` or ``transcode X->Y+dtmf-inband``; G.722
+  to G.722 is then transcoded, so one encoder writes both speech and tones). Not toward an
+  Opus-only phone (fixed frame sizes): events to it are still dropped.
 * **Hold**: a leg's SDP direction (sendonly / recvonly / inactive) stops the held direction.
 * **Taps**: ``add_tap(leg, fn)`` hands every accepted packet of a leg to ``fn`` (recording);
   ``add_dtmf_listener(leg, fn)`` reports RFC 4733 digits; with neither, the cost is nothing
@@ -48,7 +48,7 @@ from labkit.codecs import get_codec
 from labkit.codecs.codec import Codec
 from labkit.rtp.packet import RtpPacket, TelephoneEvent
 
-from .dtmf_inband import InbandDtmf, can_write_tones
+from .dtmf_inband import InbandDtmf, tones_need_transcoder
 from .lane import AVAILABLE as LANE, Lane
 from .latch import Latch
 from .ports import PortAllocator, PortPair
@@ -589,10 +589,13 @@ class MediaRelay:
         direction leaves the fast path)."""
         for src, dst, key in ((self.a, self.b, "a->b"), (self.b, self.a, "b->a")):
             src.rewrite, mode = None, "pass"
-            inband = (src.codec is not None and dst.codec is not None and dst.dtmf_payload_type is None
-                      and src.rx_dtmf_payload_type is not None and can_write_tones(src.codec))
+            via = None          # in-band DTMF: None (no), False (tones in the sender's codec), True (transcoder)
+            if (src.codec is not None and dst.codec is not None and dst.dtmf_payload_type is None
+                    and src.rx_dtmf_payload_type is not None):
+                via = tones_need_transcoder(src.codec, dst.codec)
+            inband = via is not None
             if src.codec is not None and dst.codec is not None:
-                if src.codec.name == dst.codec.name:
+                if src.codec.name == dst.codec.name and not via:
                     table = bytearray(range(128))
                     table[src.rx_payload_type] = dst.payload_type
                     if src.rx_dtmf_payload_type is not None and not inband:
@@ -613,10 +616,11 @@ class MediaRelay:
                     src.rewrite = tc.convert
                     mode = f"transcode {src.codec.name}->{dst.codec.name}"
             if inband:
-                params = (src.codec.name, src.rx_payload_type, src.rx_dtmf_payload_type)
+                tc = self._transcoders.get(key) if via else None
+                params = (src.codec.name, src.rx_payload_type, src.rx_dtmf_payload_type, tc)
                 gen = self._inband.get(key)
-                if gen is None or (gen.codec.name, gen.payload_type, gen.event_pt) != params:
-                    gen = self._inband[key] = InbandDtmf(*params)     # else: an event goes on
+                if gen is None or (gen.codec.name, gen.payload_type, gen.event_pt, gen.transcoder) != params:
+                    gen = self._inband[key] = InbandDtmf(*params[:3], transcoder=tc)   # else: an event goes on
                 gen.audio = src.rewrite
                 src.rewrite, mode = gen.convert, mode + "+dtmf-inband"
             else:

@@ -145,6 +145,26 @@ class Transcoder:
         self.drop_reason = f"payload type {pt} not negotiated for this leg"
         return None
 
+    def encode_pcm(self, pcm, second: int, seq: int, ts: int, ssrc: int) -> bytes:
+        """``pcm`` (at the in codec's rate) as an out packet, numbered as if it had come in with
+        this header: written by this stream's own encoder (and resampler), so their state stays
+        whole -- what in-band DTMF (dtmf_inband.py) puts in place of the sender's audio."""
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        return self._packet(second, seq, ts, ssrc, self.out_pt, self._encoder.encode(pcm))
+
+    def absorb(self, data: bytes) -> None:
+        """Decode an incoming audio packet that is not sent on (a tone replaces it), so the
+        decoder keeps following the sender's encoder (G.722's ADPCM state, Opus's)."""
+        if self._table is not None:
+            return
+        try:
+            second, _, _, _, payload = split_rtp(data)
+            if second & 0x7F == self.in_pt:
+                self._decoder.decode(payload)
+        except ValueError:                         # RtpError too: nothing to follow
+            pass
+
     def __repr__(self) -> str:
         return (f"Transcoder({self.in_codec.name}/{self.in_pt} -> {self.out_codec.name}/{self.out_pt}, "
                 f"dtmf {self.in_dtmf_pt} -> {self.out_dtmf_pt})")
