@@ -589,7 +589,7 @@ class MediaRelay:
         direction leaves the fast path)."""
         for src, dst, key in ((self.a, self.b, "a->b"), (self.b, self.a, "b->a")):
             src.rewrite, mode = None, "pass"
-            via = None          # in-band DTMF: None (no), False (tones in the sender's codec), True (transcoder)
+            via = None      # in-band DTMF: None (no), False (in the sender's codec), True (transcoder)
             if (src.codec is not None and dst.codec is not None and dst.dtmf_payload_type is None
                     and src.rx_dtmf_payload_type is not None):
                 via = tones_need_transcoder(src.codec, dst.codec)
@@ -620,7 +620,7 @@ class MediaRelay:
                 params = (src.codec.name, src.rx_payload_type, src.rx_dtmf_payload_type, tc)
                 gen = self._inband.get(key)
                 if gen is None or (gen.codec.name, gen.payload_type, gen.event_pt, gen.transcoder) != params:
-                    gen = self._inband[key] = InbandDtmf(*params[:3], transcoder=tc)   # else: an event goes on
+                    gen = self._inband[key] = InbandDtmf(*params[:3], transcoder=tc)   # else: kept
                 gen.audio = src.rewrite
                 src.rewrite, mode = gen.convert, mode + "+dtmf-inband"
             else:
