@@ -23,6 +23,7 @@ dialog of any incoming message.  The first request, outside any dialog, is built
 from __future__ import annotations
 
 import enum
+from operator import is_ as _is
 from typing import Iterable, Iterator, NamedTuple
 
 from .headers import NameAddr, Via, header_key
@@ -264,6 +265,8 @@ class Dialog:
         self.ack: Request | None = None
         #: (state, event, new state) for each transition, for ladder diagrams and tests
         self.history: list[tuple[str, str, str]] = []
+        #: From, To and Via text for the requests, with what they were made from (_party_texts)
+        self._texts = None
 
     # creation --------------------------------------------------------------------------------
     @classmethod
@@ -376,12 +379,28 @@ class Dialog:
         return self.route_set[0].uri if self.route_set else self.remote_target
 
     # building requests -----------------------------------------------------------------------
+    def _party_texts(self) -> tuple[str, str, str]:
+        """From and To with their tags and our Via (no branch yet) as text: every request of
+        the dialog writes the same ones, so they are made again only when one of the values
+        they come from is replaced (compared by identity: any new value remakes them)."""
+        sources = (self.local, self.local_tag, self.remote, self.remote_tag, self.local_via)
+        memo = self._texts
+        if memo is not None and all(map(_is, memo[0], sources)):
+            return memo[1]
+        remote = self.remote if self.remote_tag is None else self.remote.with_tag(self.remote_tag)
+        via = self.local_via
+        texts = (str(self.local.with_tag(self.local_tag)), str(remote),
+                 None if "branch" in via.params else str(via))
+        self._texts = (sources, texts)
+        return texts
+
     def _build(self, method: str, seq: int, headers, body, content_type) -> Request:
         request_uri, routes = _route(self.remote_target, self.route_set)
-        via = self.local_via.with_params(branch=new_branch())
-        remote = self.remote if self.remote_tag is None else self.remote.with_tag(self.remote_tag)
+        local, remote, via = self._party_texts()
+        via = (str(self.local_via.with_params(branch=new_branch())) if via is None
+               else f"{via};branch={new_branch()}")
         lines: list[tuple[str, object]] = [("Via", via)] + [("Route", r) for r in routes]
-        lines += [("Max-Forwards", MAX_FORWARDS), ("From", self.local.with_tag(self.local_tag)),
+        lines += [("Max-Forwards", MAX_FORWARDS), ("From", local),
                   ("To", remote), ("Call-ID", self.call_id), ("CSeq", f"{seq} {method}")]
         if method in TARGET_REFRESH_METHODS:
             lines.append(("Contact", self.local_contact))

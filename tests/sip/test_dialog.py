@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from labkit.sip import ParseError, parse
+from labkit.sip import NameAddr, ParseError, Via, parse
 from labkit.sip.dialog import (
     TRANSITIONS,
     Dialog,
@@ -1021,3 +1021,36 @@ def test_dialog_request_headers_built_in_one_pass_every_value_checked(monkeypatc
     dialog.call_id = "x@y\r\nVia: SIP/2.0/UDP evil.example.com"
     with pytest.raises(ValueError, match="control character"):
         dialog.create_request("BYE")
+
+
+@pytest.mark.parametrize("via", [
+    "SIP/2.0/UDP 192.0.2.20:5062;rport", "SIP/2.0/TCP [2001:db8::1]:5070", "SIP/2.0/TLS bob.example.com",
+    "SIP/2.0/UDP 192.0.2.20;received=10.0.0.1;rport=5062;x=\"q\"",
+    "SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bKold;rport",   # a template that has a branch
+])
+def test_dialog_via_text_is_the_template_with_a_new_branch(via):
+    _, _, dialog = bob_dialog()
+    dialog.local_via = Via.parse(via)
+    branches = set()
+    for _ in range(2):
+        top = dialog.create_request("INFO").headers.get("Via")
+        branch = Via.parse(top).branch
+        assert branch.startswith("z9hG4bK") and branch != "z9hG4bKold"
+        assert top == str(dialog.local_via.with_params(branch=branch))
+        branches.add(branch)
+    assert len(branches) == 2
+
+
+def test_dialog_request_text_follows_replaced_values():
+    """From, To and Via are remade as text only when they change; a change shows at once."""
+    _, _, dialog = bob_dialog()
+    first = dialog.create_request("INFO")
+    assert first.to.tag == "alicetag" and first.from_.tag == "bobtag"
+    assert str(first.from_) == str(dialog.local.with_tag("bobtag"))
+    dialog.remote_tag = "other"
+    dialog.local = NameAddr.parse('"Bob B" <sip:bob@biloxi.example.com>')
+    dialog.local_via = Via.parse("SIP/2.0/TCP 192.0.2.99:5070")
+    second = dialog.create_request("INFO")
+    assert second.to.tag == "other" and second.from_.display == "Bob B"
+    assert second.from_.tag == "bobtag"
+    assert second.via[0].transport == "TCP" and second.via[0].host == "192.0.2.99"
