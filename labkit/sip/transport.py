@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +27,12 @@ MAX_STREAM_BUFFER = 4 * MAX_MESSAGE
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 MAX_REMEMBERED_DESTINATIONS = 4096   # response routes kept (top Via, peer) -> destination
+#: Receive buffer asked for on UDP listeners. Linux's default (~208 KiB, a few hundred messages)
+#: overflows when a burst meets a busy loop (a GC pass, a slow step): the kernel then drops
+#: datagrams silently, e.g. the ACK to a 401, and the transaction retransmits into a call that
+#: has moved on. SIP servers ask for more (Kamailio, Asterisk); the kernel caps the request at
+#: net.core.rmem_max.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,11 @@ class TransportLayer:
     async def listen_udp(self, host: str = "127.0.0.1", port: int = 5060) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host, port))
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        except OSError:          # a platform without it: the default buffer still works
+            pass
         address = transport.get_extra_info("sockname")[:2]
         self._udp[address] = transport
         self.addresses.setdefault("udp", address)

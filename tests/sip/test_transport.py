@@ -204,3 +204,20 @@ def test_stamp_received_refuses_a_malformed_via_on_either_path(via):
 
     with pytest.raises(ParseError):
         stamp_received(_request_with_via(via), Peer("udp", "127.0.0.1", 5060))
+
+
+def test_udp_listener_asks_for_a_large_receive_buffer(server):
+    """A burst that meets a busy loop must not overflow the kernel's ~208 KiB default buffer
+    (datagrams, e.g. an ACK, would be dropped silently). The kernel caps at rmem_max and reports
+    twice what it grants (bookkeeping), so compare with the cap."""
+    from pathlib import Path
+
+    from labkit.sip.transport import UDP_RECEIVE_BUFFER
+
+    rmem_max = Path("/proc/sys/net/core/rmem_max")
+    if not rmem_max.exists():
+        pytest.skip("not Linux: no net.core.rmem_max to compare with")
+    cap = int(rmem_max.read_text())
+    (udp,) = server.server.transport._udp.values()      # the PBX's one UDP listener
+    granted = udp.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    assert granted >= 2 * min(UDP_RECEIVE_BUFFER, cap)
