@@ -8,7 +8,6 @@ B2BUA relay. Loopback only; every process is started here and ended here.
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
@@ -16,6 +15,7 @@ import soundfile as sf
 
 from . import baresip
 from .conftest import PASSWORDS, PBX_CONFIG, require_baresip
+from ..net import has_ipv6_loopback
 from ..pbxproc import SOUNDS, start_pbx
 
 #: libre (baresip's SIP stack) learned SHA-256 digest in baresip/re 3.11 (PR 1103, April 2024).
@@ -190,19 +190,10 @@ def test_baresip_registers_and_calls_over_tcp(pbx, phone_factory):
     assert baresip.best_correlation(heard, reference) > 0.95
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def test_baresip_over_ipv6_loopback(tmp_path):
     """SIP and RTP on ::1: bracketed hosts in Via/Contact/URIs, `c=IN IP6` in SDP, the prompt heard."""
     require_baresip()
-    if not ipv6_loopback():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback (::1) on this machine")
     config = PBX_CONFIG.replace("[rtp]\n", '[server]\nbind = "::1"\n[rtp]\nbind = "::1"\n')
     pbx = start_pbx(tmp_path / "pbx", config, bind="::1")

@@ -27,6 +27,8 @@ from labkit.pbx.media.lane import AVAILABLE as LANE
 from labkit.pbx.media.relay import _RtcpPort
 from labkit.rtp.packet import ReceiverReport, RtpPacket, TelephoneEvent
 
+from ..net import has_ipv6_loopback
+
 LOOPS = ["asyncio"] + (["uvloop"] if HAVE_UVLOOP else [])
 PORTS = (21000, 21999)        # the allocator skips pairs other programs hold
 
@@ -718,16 +720,7 @@ def test_g711_direct_table_equals_decode_then_encode():
         assert RtpPacket.parse(fast).payload == slow
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1) here")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) here")
 def test_relays_over_ipv6(arun):
     async def main():
         ports = PortAllocator("::1", *PORTS)

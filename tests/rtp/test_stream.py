@@ -9,6 +9,8 @@ from labkit.lab.impair import ImpairmentProxy
 from labkit.rtp.packet import RtpPacket, parse_rtcp, SenderReport, unix_from_ntp
 from labkit.rtp.stream import MediaStream, RtcpTimer, RtpSender, SendClock
 
+from ..net import has_ipv6_loopback
+
 
 def test_send_clock_is_absolute():
     clock = SendClock(100.0, 0.02)
@@ -245,18 +247,7 @@ def test_two_sessions_in_memory_through_a_seeded_network():
     assert b.jitter_buffer.late == 0 and b.jitter_buffer.concealed >= expected_lost
 
 
-def _has_ipv6_loopback() -> bool:
-    import socket
-
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_ipv6_loopback_media_and_rtcp():
     async def main():
         rx = MediaStream("pcmu", local=("::1", 0), rtcp_interval=0.3)
