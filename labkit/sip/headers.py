@@ -191,6 +191,14 @@ _VIA_USUAL_RE = re.compile(
 _TRANSPORTS = frozenset(("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"))
 
 
+def _via_port(digits: str) -> int:
+    """A Via sent-by port from digits the pattern already matched: only the range is left."""
+    port = int(digits)
+    if port > 65535:
+        raise ParseError(f"port out of range: {port}")
+    return port
+
+
 class Via:
     """One Via header element (RFC 3261 §20.42, RFC 3581 for rport).
 
@@ -223,11 +231,7 @@ class Via:
             if host[0] == "[" or not host[-1].isalpha():
                 check_host(host, "Via")
             via.host = host
-            if port is not None:
-                port = int(port)
-                if port > 65535:
-                    raise ParseError(f"port out of range: {port}")
-            via.port = port
+            via.port = None if port is None else _via_port(port)
             via.params = _split_simple_params(rest) if rest else _NO_PARAMS
             via._text = text
             return via
@@ -241,11 +245,7 @@ class Via:
         if host[0] == "[" or not host[-1].isalpha():
             check_host(host, "Via")
         via.host = host
-        if port is not None:
-            port = int(port)
-            if port > 65535:
-                raise ParseError(f"port out of range: {port}")
-        via.port = port
+        via.port = None if port is None else _via_port(port)
         via.params = parse_params(rest) if rest else _NO_PARAMS
         via._text = text.strip()
         return via

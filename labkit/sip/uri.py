@@ -218,6 +218,14 @@ def _check_port(text: str, where: str) -> int:
     return port
 
 
+def _uri_port(digits: str, text: str) -> int:
+    """The port of URI ``text`` from digits its grammar already matched: only the range is left."""
+    port = int(digits)
+    if port > 65535:
+        raise ParseError(f"port out of range in URI {text!r}: {port}")
+    return port
+
+
 # ---------------------------------------------------------------------------------------------
 # URIs
 
@@ -316,9 +324,7 @@ class SipURI:
         if host[-1].isdigit() or host[0] in "[.-" or "-" in host or ".." in host:
             check_host(host, f"URI {text!r}")
         if port is not None:
-            port = int(port)
-            if port > 65535:
-                raise ParseError(f"port out of range in URI {text!r}: {port}")
+            port = _uri_port(port, text)
         uri = cls.__new__(cls)
         uri.scheme = scheme.lower()
         uri.user = user
@@ -340,9 +346,7 @@ class SipURI:
         if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
             check_host(host, f"URI {text!r}")
         if port is not None:
-            port = int(port)
-            if port > 65535:
-                raise ParseError(f"port out of range in URI {text!r}: {port}")
+            port = _uri_port(port, text)
         uri = _new_uri(cls)
         uri.scheme = scheme
         uri.user = user
