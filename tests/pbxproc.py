@@ -99,6 +99,15 @@ class PbxProcess:
         return self.proc.returncode
 
 
+def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
+    """Give a process we started ``timeout`` s to end after being asked to; kill it if not."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def start_pbx(workdir: Path, config_text: str | None = None, timeout: float = 20.0,
               bind: str = "127.0.0.1") -> PbxProcess:
     """Run the PBX with this config (None: the embedded default) on `bind` (loopback), a free

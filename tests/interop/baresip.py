@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..pbxproc import free_port
+from ..pbxproc import free_port, wait_or_kill
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 
@@ -311,11 +311,7 @@ class Baresip:
                 self._sock.sendall(netstring(json.dumps({"command": "quit"}).encode()))
             except OSError:
                 pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        wait_or_kill(self.proc, timeout)
         if self._sock is not None:
             self._sock.close()
 

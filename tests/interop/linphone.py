@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pbxproc import free_port
+from ..pbxproc import free_port, wait_or_kill
 
 LINPHONERC = """\
 [sip]
@@ -137,11 +137,7 @@ class Linphonec:
                 self.send("quit")
             except (BrokenPipeError, OSError):
                 pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        wait_or_kill(self.proc, timeout)
 
     def debug_log(self) -> str:
         try:
