@@ -167,6 +167,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         if not self.plain:                 # a tap, a rewrite, or not forwarding
             self._forward_slow(data, size)
             return
+        # The send below is _forward_slow's, written out here on purpose: a method call per
+        # packet would cost this path more than everything else it does in Python.
         peer = self.peer
         try:
             conn = peer.conn
