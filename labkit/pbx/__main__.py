@@ -14,15 +14,28 @@ from .server import PBX
 #: Calls leave no cyclic garbage (tests/sipp/test_no_cyclic_garbage.py): refcounting frees
 #: every object of a finished call. So the automatic collector is off in the PBX process: its
 #: passes walk every live SIP transaction (RFC 3261 keeps them up to 32 s) and call, and a
-#: full pass stalled the loop 0.4-0.7 s at 200 calls/s (benchmarks/bench_calls.py). These
-#: timed passes still catch what rarer paths (errors, exceptions) may leave: a young pass
-#: walks only what was made since the previous one and is still alive, a full pass the whole
-#: heap. Under load that is the live calls plus the lingering transactions of the last 10 s
-#: (78 ms at 400 calls/s with SIPp, bench_calls.py). Passes every second stall no less while
-#: calls are held longer than that (146 ms) and cost 7x the CPU: they walk every held call's
-#: objects, which the 10 s passes mostly never see because refcounting freed them first.
-YOUNG_GC_EVERY = 10.0     # seconds between gc.collect(1)
-FULL_GC_EVERY = 60        # every 60th pass (10 minutes) is a full gc.collect()
+#: full pass stalled the loop 0.4-0.7 s at 200 calls/s (benchmarks/bench_calls.py).
+#: Instead, every SETTLE_EVERY seconds gc.freeze() moves what is alive into the collector's
+#: permanent generation without walking it (O(1)): objects that outlived a window are the
+#: lingering transactions and held calls, which refcounting frees later. Walking them in young
+#: passes instead (gc.collect(1) every 10 s, session 2) stalled the loop 170-240 ms each time
+#: at 300 calls/s -- the stall that tipped a loaded PBX into SIPp retransmissions. What rarer
+#: paths (errors, exceptions kept in futures) may leave in cycles is collected by a full pass
+#: every FULL_GC_EVERY windows (10 minutes): unfreeze, collect, freeze again.
+SETTLE_EVERY = 10.0       # seconds between gc.freeze() calls
+FULL_GC_EVERY = 60        # every 60th window (10 minutes) ends with a full gc.collect()
+
+
+async def collect_garbage(settle_every: float = SETTLE_EVERY, full_every: int = FULL_GC_EVERY) -> None:
+    """The cyclic GC on a timer instead of on allocation counts (see SETTLE_EVERY)."""
+    windows = 0
+    while True:
+        await asyncio.sleep(settle_every)
+        windows += 1
+        if windows % full_every == 0:
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,18 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def collect_garbage(young_every: float = YOUNG_GC_EVERY, full_every: int = FULL_GC_EVERY) -> None:
-    """The cyclic GC on a timer instead of on allocation counts (see YOUNG_GC_EVERY)."""
-    passes = 0
-    while True:
-        await asyncio.sleep(young_every)
-        passes += 1
-        if passes % full_every == 0:
-            gc.collect()
-        else:
-            gc.collect(1)
-
-
 async def run(pbx: PBX) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,7 +66,7 @@ async def run(pbx: PBX) -> None:
             pass
     await pbx.start()
     # A long-lived server: start-up objects (modules, config, dialplan) leave the collector's
-    # scans for good, and the collector runs on a timer (see YOUNG_GC_EVERY).
+    # scans for good, and the collector runs on a timer (see SETTLE_EVERY).
     gc.collect()
     gc.freeze()
     gc.disable()

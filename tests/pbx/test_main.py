@@ -41,24 +41,51 @@ def test_endpoint_in_a_context_the_dialplan_lacks(tmp_path):
     assert f"{cfg}:5: endpoints.100: context [sales] is not in {plan}" in r.stderr
 
 
-def test_garbage_is_collected_on_a_timer_young_passes_then_a_full_one(monkeypatch):
-    """The PBX turns the allocation-driven GC off (calls leave no cycles); this task still
-    runs young passes and, less often, a full one."""
+def test_garbage_is_frozen_on_a_timer_and_collected_in_a_full_pass(monkeypatch):
+    """The PBX turns the allocation-driven GC off (calls leave no cycles); this task freezes
+    what outlived each window (no walk, no stall) and, every few windows, unfreezes and runs
+    a full pass that frees what cycles there are."""
     import asyncio
     import gc
+    import weakref
 
     from labkit.pbx.__main__ import collect_garbage
 
-    passes = []
-    monkeypatch.setattr(gc, "collect", lambda generation=2: passes.append(generation) or 0)
+    class Node:
+        pass
 
-    async def go():
-        task = asyncio.create_task(collect_garbage(young_every=0.001, full_every=3))
-        for _ in range(1000):           # until seven passes ran (a busy machine only slows it)
-            if len(passes) >= 7:
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()
+    steps: list[str] = []
+    alive_at_step: list[bool] = []
+    real = {name: getattr(gc, name) for name in ("freeze", "unfreeze", "collect")}
+    for name, fn in real.items():
+        def spy(*args, _name=name, _fn=fn):
+            steps.append(_name)
+            result = _fn(*args)
+            alive_at_step.append(ref() is not None)
+            return result
+        monkeypatch.setattr(gc, name, spy)
 
-    asyncio.run(go())
-    assert passes[:7] == [1, 1, 2, 1, 1, 2, 1]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        node = Node()
+        node.me = node                  # a cycle: only the cyclic GC can free it
+        ref = weakref.ref(node)
+        del node
+
+        async def go():
+            task = asyncio.create_task(collect_garbage(settle_every=0.001, full_every=3))
+            for _ in range(1000):       # until five windows ended (a busy machine only slows it)
+                if steps.count("freeze") >= 5:
+                    break
+                await asyncio.sleep(0.005)
+            task.cancel()
+
+        asyncio.run(go())
+    finally:
+        real["unfreeze"]()
+        if was_enabled:
+            gc.enable()
+    assert steps[:7] == ["freeze", "freeze", "unfreeze", "collect", "freeze", "freeze", "freeze"]
+    assert alive_at_step[:3] == [True, True, True]     # frozen, not walked: the cycle stays
+    assert alive_at_step[3] is False                    # the full pass freed it
