@@ -110,6 +110,7 @@ class CallManager:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.media.ports.aclose()      # the pooled and parked RTP ports are unbound too
 
     # ---- incoming requests ------------------------------------------------------------------
     def on_invite(self, incoming: ServerRequest) -> None:

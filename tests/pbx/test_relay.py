@@ -268,7 +268,9 @@ def test_a_latched_leg_sends_through_a_lane_connected_to_the_phone_and_relatches
         await b.recv()
         assert relay.a.conn.getpeername()[:2] == moved.address
         await hang_up(relay, a, b, stranger, moved)
-        # the lanes are closed with the call: the ports can be bound again
+        # the lanes are closed with the call: once the parked pairs are unbound too, the ports
+        # can be bound again
+        await relay.ports.aclose()
         for port in (relay.a.port, relay.b.port):
             probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             probe.bind(("127.0.0.1", port))
@@ -511,9 +513,9 @@ def test_ports_are_even_odd_pairs_and_all_free_after_many_calls(arun):
             await b.recv()
             await hang_up(relay, a, b)
         assert ports.in_use == 0 and ports.free == ports.capacity
-        assert 0 < ports.pooled <= ports.pool                # some free pairs are held bound, ready
-        ports.close()                                        # the PBX stops: those are unbound too
-        assert ports.pooled == 0 and ports.free == ports.capacity
+        assert ports.pooled <= ports.pool and ports.parked > 0   # released pairs wait, transports open
+        await ports.aclose()                                 # the PBX stops: those are unbound too
+        assert ports.pooled == ports.parked == 0 and ports.free == ports.capacity
         # really closed: every port of the range can be bound again (those free on this machine)
         rebound = 0
         for port in range(21102, 21160):
@@ -526,6 +528,47 @@ def test_ports_are_even_odd_pairs_and_all_free_after_many_calls(arun):
             finally:
                 s.close()
         assert rebound >= 2 * ports.capacity - 4
+    arun(main)
+
+
+def test_released_pairs_are_parked_with_their_transports_and_reused_after_quarantine(arun):
+    """A finished call's pair keeps its sockets and transports: what reaches it meanwhile is
+    dropped, not handed to the next call; a later call gets it back, transports and all, but
+    only once the quarantine is over (other pairs first); beyond ``park`` the oldest closes."""
+    async def main():
+        now = [0.0]
+        ports = PortAllocator("127.0.0.1", 21170, 21199, pool=4, park=4, quarantine=2.0,
+                              clock=lambda: now[0])
+        relay, a, b = await call(ports)
+        first = {relay.a.port: relay.a.transport, relay.b.port: relay.b.transport}
+        await hang_up(relay, a, b)
+        assert (ports.in_use, ports.parked) == (0, 2)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for port in first:                       # late packets of the finished call
+                stranger.sendto(rtp(0, ssrc=0xE), ("127.0.0.1", port))
+            parked = [pair.parking for _, pair in ports._parked]
+            await until(lambda: [p.strays for p in parked] == [1, 1])
+        finally:
+            stranger.close()
+
+        relay, a, b = await call(ports)              # still in quarantine: other pairs
+        assert not {relay.a.port, relay.b.port} & set(first)
+        await hang_up(relay, a, b)
+        now[0] = 2.5                                 # the first call's pairs are out of quarantine
+        relay, a, b = await call(ports)
+        assert {relay.a.port: relay.a.transport, relay.b.port: relay.b.transport} == first
+        a.send(rtp(7, ssrc=0xA), relay.a.local)      # and they relay: only the new call's packet
+        assert int.from_bytes((await b.recv())[0][2:4], "big") == 7
+        assert relay.a.rx_packets == 1
+        await hang_up(relay, a, b)
+        assert ports.parked == 4
+        calls = [await call(ports), await call(ports)]     # two at once: four pairs out
+        for relay, a, b in calls:
+            await hang_up(relay, a, b)
+        assert ports.parked == 4 and ports.free == ports.capacity   # park=4: the two oldest closed
+        await ports.aclose()
+        assert ports.parked == ports.pooled == ports.in_use == 0
     arun(main)
 
 

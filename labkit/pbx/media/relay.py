@@ -108,7 +108,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         "name", "_relay", "rtcp", "latch", "port", "forward", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes",
-        "foreign", "unsent_bytes", "resized", "send_errors", "_closed", "_sock", "_lane",
+        "foreign", "unsent_bytes", "resized", "send_errors", "_sock", "_lane",
     )
 
     def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
@@ -141,7 +141,6 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.dropped = self.dropped_bytes = self.malformed = self.malformed_bytes = 0
         self.foreign = self.unsent = self.unsent_bytes = self.resized = 0
         self.send_errors = 0            # ICMP errors reported on this leg's socket
-        self._closed: asyncio.Future | None = None
 
     @property
     def relay(self) -> "MediaRelay | None":
@@ -247,10 +246,6 @@ class RelayLeg(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         self.send_errors += 1          # ICMP port unreachable from a phone that went away
-
-    def connection_lost(self, exc) -> None:
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
 
     # ----------------------------------------------------------------------- configuration
 
@@ -391,7 +386,7 @@ class _RtcpPort(asyncio.DatagramProtocol):
     """The odd-port RTCP socket of a leg: relayed to the peer's RTCP, latched like RTP."""
 
     __slots__ = ("leg", "transport", "source", "remote", "sdp_remote", "forward",
-                 "rx_packets", "tx_packets", "malformed", "dropped", "_closed")
+                 "rx_packets", "tx_packets", "malformed", "dropped")
 
     def __init__(self, leg: RelayLeg):
         self.leg = leg
@@ -399,7 +394,6 @@ class _RtcpPort(asyncio.DatagramProtocol):
         self.source = self.remote = self.sdp_remote = None
         self.forward = False
         self.rx_packets = self.tx_packets = self.malformed = self.dropped = 0
-        self._closed: asyncio.Future | None = None
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.rx_packets += 1
@@ -427,10 +421,6 @@ class _RtcpPort(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         self.leg.send_errors += 1
-
-    def connection_lost(self, exc) -> None:
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
 
 
 class _Counts:
@@ -514,7 +504,6 @@ class MediaRelay:
         self.clock = clock or (lambda: 0.0)
         self._clock_given = clock is not None
         self._pairs: list[PortPair] = []
-        self._transports: list[tuple[asyncio.BaseTransport, asyncio.Future]] = []
         self._transcoders: dict[str, Transcoder] = {}
         self._inband: dict[str, InbandDtmf] = {}
         self.modes = {"a->b": "pass", "b->a": "pass"}
@@ -533,12 +522,25 @@ class MediaRelay:
                 pair = self.ports.allocate()
                 self._pairs.append(pair)
                 leg.port, leg._sock = pair.port, pair.rtp
-                for protocol, sock in ((leg, pair.rtp), (leg.rtcp, pair.rtcp)):
-                    protocol._closed = loop.create_future()
-                    transport, _ = await loop.create_datagram_endpoint(lambda p=protocol: p, sock=sock)
-                    if getattr(transport, "max_size", 0) > _MAX_DATAGRAM:
-                        transport.max_size = _MAX_DATAGRAM
-                    self._transports.append((transport, protocol._closed))
+                protocols = (leg, leg.rtcp)
+                if pair.transports is not None:      # a parked pair: its transports come along
+                    for protocol, transport in zip(protocols, pair.transports):
+                        transport.set_protocol(protocol)
+                        protocol.connection_made(transport)
+                    continue
+                transports = []
+                try:
+                    for protocol, sock in zip(protocols, (pair.rtp, pair.rtcp)):
+                        transport, _ = await loop.create_datagram_endpoint(lambda p=protocol: p, sock=sock)
+                        if getattr(transport, "max_size", 0) > _MAX_DATAGRAM:
+                            transport.max_size = _MAX_DATAGRAM
+                        transports.append(transport)
+                finally:
+                    if len(transports) == 2:
+                        pair.transports = tuple(transports)
+                    else:                            # half open: the pair is closed on release
+                        for transport in transports:
+                            transport.close()
         except BaseException:
             await self.close()
             raise
@@ -556,13 +558,8 @@ class MediaRelay:
             leg.conn = None
             if leg._lane is not None:
                 await leg._lane.close()
-        transports, self._transports = self._transports, []
-        for transport, _ in transports:
-            transport.close()
-        for _, closed in transports:
-            await closed
         pairs, self._pairs = self._pairs, []
-        for pair in pairs:
+        for pair in pairs:              # parked, transports open, for a later call (ports.py)
             self.ports.release(pair)
         self._unlink()
 
