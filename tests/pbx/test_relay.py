@@ -567,6 +567,10 @@ def test_released_pairs_are_parked_with_their_transports_and_reused_after_quaran
         for relay, a, b in calls:
             await hang_up(relay, a, b)
         assert ports.parked == 4 and ports.free == ports.capacity   # park=4: the two oldest closed
+        now[0] = 70.0                                # a minute and more unused: released on the
+        relay, a, b = await call(ports)              # next hang-up, but for this call's own pairs
+        await hang_up(relay, a, b)
+        assert ports.parked == 2
         await ports.aclose()
         assert ports.parked == ports.pooled == ports.in_use == 0
     arun(main)

@@ -19,7 +19,8 @@ sockets and transports stay open, switched to a protocol that discards what arri
 pair waits out a ``quarantine`` (2 s: a hung-up phone's last packets are long gone) before a
 later call gets it, transports and all. Opening and closing the four transports of a call was
 about a tenth of the PBX's CPU per call (``benchmarks/bench_calls.py``). At most ``park`` pairs
-wait; beyond that the oldest is closed and its port goes back to the round-robin queue.
+wait, none longer than a minute past its quarantine (checked when a pair is released); beyond
+that the oldest is closed and its port goes back to the round-robin queue.
 
 Introduced in notebook 06 (the B2BUA anchors media); used by :class:`~labkit.pbx.media.relay.MediaRelay`.
 """
@@ -44,6 +45,7 @@ except ImportError:                      # Windows
 __all__ = ["PortAllocator", "PortPair", "PortsExhausted"]
 
 _BUSY = (errno.EADDRINUSE, errno.EACCES)     # held by another program (or not ours to bind)
+PARKED_IDLE = 60.0     # seconds a parked pair out of quarantine may wait for a call before it closes
 
 
 class PortsExhausted(RuntimeError):
@@ -273,9 +275,13 @@ class PortAllocator:
                 parking = pair.parking = pair.parking or _Parking()
                 for transport in pair.transports:
                     transport.set_protocol(parking)
-                self._parked.append((self.clock() + self.quarantine, pair))
-                if len(self._parked) > self.park:
-                    oldest = self._parked.popleft()[1]
+                now = self.clock()
+                parked = self._parked
+                parked.append((now + self.quarantine, pair))
+                # beyond ``park``, or unused for a minute after its quarantine: closed, and its
+                # port goes back to the round-robin queue
+                while len(parked) > self.park or parked[0][0] + PARKED_IDLE < now:
+                    oldest = parked.popleft()[1]
                     oldest.close()
                     self._free.append(oldest.port)
                 return
