@@ -149,11 +149,12 @@ class CallMedia:
         if media is None:
             return
         if media.owner:
-            stats = media.relay.stats()
-            log.info("%s: media %s caller->callee %d packets, callee->caller %d packets, "
-                     "dropped %d, malformed %d", chan.name, media.relay.modes, stats["a"].rx_packets,
-                     stats["b"].rx_packets, stats["a"].dropped + stats["b"].dropped,
-                     stats["a"].malformed + stats["b"].malformed)
+            if log.isEnabledFor(logging.INFO):       # the counters are only gathered to be logged
+                stats = media.relay.stats()
+                log.info("%s: media %s caller->callee %d packets, callee->caller %d packets, "
+                         "dropped %d, malformed %d", chan.name, media.relay.modes, stats["a"].rx_packets,
+                         stats["b"].rx_packets, stats["a"].dropped + stats["b"].dropped,
+                         stats["a"].malformed + stats["b"].malformed)
             await media.relay.close()
         elif getattr(media.relay, "b_holder", None) == chan.name and media.relay.state == "open":
             media.relay.b.set_direction("inactive")
