@@ -91,12 +91,15 @@ class PBX:
             self.location.close()
 
     async def _expire_loop(self) -> None:
-        """Remove bindings when they expire (at the next expiry, at least every 5 s)."""
+        """Remove bindings when they expire (at the next expiry, at least every 5 s); let RTP
+        port pairs parked too long go (PortAllocator.sweep)."""
         while True:
             now = self.wall_clock()
             for b in self.location.expire(now):
                 log.info("registration expired: %s -> %s", b.aor, b.contact)
                 self.bus.publish("registrar.expired", aor=b.aor, contact=b.contact)
+            if self.calls is not None:
+                self.calls.media.ports.sweep()
             nxt = self.location.next_expiry()
             delay = 5.0 if nxt is None else min(5.0, max(0.05, nxt - now + 0.01))
             self._wake.clear()

@@ -571,6 +571,9 @@ def test_released_pairs_are_parked_with_their_transports_and_reused_after_quaran
         relay, a, b = await call(ports)              # next hang-up, but for this call's own pairs
         await hang_up(relay, a, b)
         assert ports.parked == 2
+        assert ports.sweep() == 0                    # in quarantine still, then idle for a minute:
+        now[0] = 133.0                               # the PBX's housekeeping lets them go
+        assert ports.sweep() == 2 and ports.parked == 0 and ports.free == ports.capacity
         await ports.aclose()
         assert ports.parked == ports.pooled == ports.in_use == 0
     arun(main)

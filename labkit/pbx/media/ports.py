@@ -19,8 +19,9 @@ sockets and transports stay open, switched to a protocol that discards what arri
 pair waits out a ``quarantine`` (2 s: a hung-up phone's last packets are long gone) before a
 later call gets it, transports and all. Opening and closing the four transports of a call was
 about a tenth of the PBX's CPU per call (``benchmarks/bench_calls.py``). At most ``park`` pairs
-wait, none longer than a minute past its quarantine (checked when a pair is released); beyond
-that the oldest is closed and its port goes back to the round-robin queue.
+wait, none longer than a minute past its quarantine (checked when a pair is released and by
+:meth:`PortAllocator.sweep`, which the PBX's housekeeping calls); beyond that the oldest is closed
+and its port goes back to the round-robin queue.
 
 Introduced in notebook 06 (the B2BUA anchors media); used by :class:`~labkit.pbx.media.relay.MediaRelay`.
 """
@@ -276,17 +277,27 @@ class PortAllocator:
                 for transport in pair.transports:
                     transport.set_protocol(parking)
                 now = self.clock()
-                parked = self._parked
-                parked.append((now + self.quarantine, pair))
-                # beyond ``park``, or unused for a minute after its quarantine: closed, and its
-                # port goes back to the round-robin queue
-                while len(parked) > self.park or parked[0][0] + PARKED_IDLE < now:
-                    oldest = parked.popleft()[1]
-                    oldest.close()
-                    self._free.append(oldest.port)
+                self._parked.append((now + self.quarantine, pair))
+                self._trim(now)
                 return
             pair.close()
         self._free.append(port)
+
+    def sweep(self) -> int:
+        """Close the parked pairs unused for ``PARKED_IDLE`` seconds past their quarantine (the
+        PBX calls this from its housekeeping, so a quiet PBX lets its ports go). Returns how many."""
+        return self._trim(self.clock())
+
+    def _trim(self, now: float) -> int:
+        """Close parked pairs beyond ``park`` or idle too long, oldest first; their ports go back
+        to the round-robin queue."""
+        parked, closed = self._parked, 0
+        while parked and (len(parked) > self.park or parked[0][0] + PARKED_IDLE < now):
+            oldest = parked.popleft()[1]
+            oldest.close()
+            self._free.append(oldest.port)
+            closed += 1
+        return closed
 
     def close(self) -> None:
         """Unbind the pooled and parked pairs (the PBX stops, or a test wants every free port
