@@ -579,6 +579,38 @@ def test_released_pairs_are_parked_with_their_transports_and_reused_after_quaran
     arun(main)
 
 
+def test_a_relay_that_fails_half_open_leaves_no_socket_and_parks_nothing():
+    """The RTCP transport cannot be made (here: an OSError; a cancelled call is the same path):
+    the RTP transport already made and both sockets are closed, nothing is parked, no port is
+    held. (asyncio's loop: uvloop's methods cannot be replaced on the instance.)"""
+    async def main():
+        loop = asyncio.get_running_loop()
+        real, made = loop.create_datagram_endpoint, []
+
+        async def second_fails(*args, **kwargs):
+            if made:
+                raise OSError(errno.ENOBUFS, "no buffer space")
+            made.append(await real(*args, **kwargs))
+            return made[-1]
+        loop.create_datagram_endpoint = second_fails
+        ports = PortAllocator("127.0.0.1", 21204, 21207)
+        with pytest.raises(OSError, match="no buffer space"):
+            await MediaRelay(ports).open()
+        assert (ports.in_use, ports.parked, ports.free) == (0, 0, ports.capacity)
+        for _ in range(3):
+            await asyncio.sleep(0)                   # the transport lets its socket go
+        transport, _ = made[0]
+        assert transport.is_closing()
+        ports.close()
+        for port in range(21204, 21208):             # nothing of the pair is bound any more
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind(("127.0.0.1", port))
+            finally:
+                probe.close()
+    asyncio.run(main())
+
+
 def test_exhausted_range_fails_clearly_and_leaks_nothing(arun):
     async def main():
         ports = PortAllocator("127.0.0.1", 21200, 21203)      # room for one call exactly

@@ -72,16 +72,14 @@ class PortPair:
 
     def close(self) -> None:
         """Close the sockets, or the transports that own them (they close at the loop's next turn)."""
-        transports, self.transports = self.transports, None
-        if transports is not None:
-            try:
-                for transport in transports:
-                    transport.close()
-                return
-            except RuntimeError:         # the loop is closed already: close the sockets here
-                pass
-        self.rtp.close()
-        self.rtcp.close()
+        transports, self.transports = self.transports or (), None
+        try:
+            for transport in transports:     # RTP's first: a half-opened pair has only that one
+                transport.close()
+        except RuntimeError:                 # the loop is closed already: close the sockets here
+            transports = ()
+        for sock in (self.rtp, self.rtcp)[len(transports):]:
+            sock.close()
 
 
 class _Parking(asyncio.DatagramProtocol):
@@ -272,7 +270,7 @@ class PortAllocator:
             raise ValueError(f"RTP port {port} is not allocated")
         self._used.discard(port)
         if isinstance(pair, PortPair):
-            if pair.transports is not None and self.park:
+            if pair.transports is not None and len(pair.transports) == 2 and self.park:
                 parking = pair.parking = pair.parking or _Parking()
                 for transport in pair.transports:
                     transport.set_protocol(parking)

@@ -535,12 +535,8 @@ class MediaRelay:
                         if getattr(transport, "max_size", 0) > _MAX_DATAGRAM:
                             transport.max_size = _MAX_DATAGRAM
                         transports.append(transport)
-                finally:
-                    if len(transports) == 2:
-                        pair.transports = tuple(transports)
-                    else:                            # half open: the pair is closed on release
-                        for transport in transports:
-                            transport.close()
+                finally:                             # half open (cancelled): closed on release
+                    pair.transports = tuple(transports)
         except BaseException:
             await self.close()
             raise
