@@ -538,18 +538,45 @@ class Message:
 
     @property
     def sdp(self) -> SessionDescription | None:
-        """The body as a ``SessionDescription`` when Content-Type is application/sdp, else None."""
+        """The session description: the body when Content-Type is application/sdp; in a
+        multipart body, the SDP part that describes the session (RFC 5621 §3.3); else None."""
         headers = self.headers
         typed = headers._typed
         value = typed.get("sdp-body", _MISSING)
         if value is _MISSING:
             value = None
             ctype = (headers._index or headers._build_index()).get("content-type")
-            if ctype is not None and self._body and (
-                    ctype == "application/sdp" or self.content_type == "application/sdp"):
-                value = SessionDescription.parse(self._body)
+            if ctype is not None and self._body:
+                if ctype == "application/sdp" or (media := self.content_type) == "application/sdp":
+                    value = SessionDescription.parse(self._body)
+                elif media.startswith("multipart/"):
+                    from .multipart import session_part
+                    part = session_part(self.parts, media == "multipart/alternative")
+                    if part is not None:
+                        value = SessionDescription.parse(part.body)
             typed["sdp-body"] = value
         return value
+
+    @property
+    def parts(self) -> list:
+        """The body as a list of ``BodyPart``: the parts of a multipart/* body (nested ones in
+        ``.parts``), else one part holding the whole body with the message's other Content-*
+        headers; [] without a body.  A malformed multipart body raises ParseError."""
+        typed = self.headers._typed
+        value = typed.get("body-parts")
+        if value is None:
+            from .multipart import BodyPart, parse_multipart
+            ctype = self.headers._first("content-type") or ""
+            if not self._body:
+                value = ()
+            elif self.content_type and self.content_type.startswith("multipart/"):
+                value = tuple(parse_multipart(ctype, self._body))
+            else:
+                value = (BodyPart(ctype, self._body, tuple(
+                    (name, v) for key, name, v in self.headers._entries
+                    if key.startswith("content-") and key not in ("content-type", "content-length"))),)
+            typed["body-parts"] = value
+        return list(value)
 
     def auth(self, name: str = "Authorization") -> list[AuthHeader]:
         """The parsed Authorization / WWW-Authenticate / Proxy-* headers (one per line)."""
