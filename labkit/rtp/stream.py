@@ -27,7 +27,7 @@ import numpy as np
 
 from .jitter import AUDIO, IDLE, JitterBuffer
 from .packet import (
-    SDES_CNAME, Bye, ReceiverReport, RtpError, RtpPacket, SenderReport, SourceDescription,
+    SDES_CNAME, Bye, ReceiverReport, ReportBlock, RtpError, RtpPacket, SenderReport, SourceDescription,
     TelephoneEvent, build_compound, is_rtcp, ntp_from_unix, parse_rtcp,
 )
 from .stats import ReceiverStats, round_trip_time
@@ -121,6 +121,48 @@ class RtcpTimer:
             return False
         self.next_time = now + self.interval * self.rng.uniform(0.5, 1.5)
         return True
+
+
+def rtcp_compound(sender: RtpSender, stats: ReceiverStats | None, clock_rate: int, cname: str,
+                  now: float, wallclock: float, bye: bool = False) -> bytes:
+    """Our compound RTCP (RFC 3550 §6.1, §6.4): an SR when ``sender`` has sent (else an RR from
+    its SSRC), a report block about the source ``stats`` follows once it has sent us anything,
+    SDES CNAME, and BYE when leaving. Shared by MediaSession and the PBX's relay legs."""
+    blocks = [stats.report_block(now)] if stats is not None and stats.received else []
+    if sender.packets_sent:
+        first = sender.sender_report(wallclock, now, clock_rate)
+        first.reports = blocks
+    else:
+        first = ReceiverReport(sender.ssrc, blocks)
+    packets = [first, SourceDescription([(sender.ssrc, [(SDES_CNAME, cname)])])]
+    if bye:
+        packets.append(Bye([sender.ssrc]))
+    return build_compound(packets)
+
+
+@dataclass
+class PeerReports:
+    """What a peer's RTCP compound told us (see :func:`read_rtcp`)."""
+
+    report: ReportBlock | None = None     # its last reception report about our stream
+    rtt: float | None = None              # round-trip time from that report (RFC 3550 §6.4.1)
+    bye: bool = False
+
+
+def read_rtcp(packets: list, stats: ReceiverStats | None, own_ssrc: int | None, now: float,
+              wallclock: float, into: PeerReports) -> None:
+    """Take in a peer's RTCP: its SRs about the source ``stats`` follows (for LSR/DLSR in our
+    next report), its report blocks about ``own_ssrc`` (round-trip time), BYE."""
+    for p in packets:
+        if isinstance(p, SenderReport) and stats is not None and p.ssrc == stats.ssrc:
+            stats.on_sender_report(p, now)
+        if isinstance(p, (SenderReport, ReceiverReport)) and own_ssrc is not None:
+            for block in p.reports:
+                if block.ssrc == own_ssrc:
+                    into.report = block
+                    into.rtt = round_trip_time(block, wallclock)
+        if isinstance(p, Bye):
+            into.bye = True
 
 
 @dataclass
@@ -486,17 +528,9 @@ class MediaSession:
         """A compound SR (if we have sent) or RR, SDES CNAME and optionally BYE, for the peer."""
         if self.remote_rtcp is None or self.sender is None:
             return None
-        blocks = [self.stats.report_block(now)] if self.stats is not None and self.stats.received else []
-        if self.sender.packets_sent:
-            first = self.sender.sender_report(wallclock, now, self.codec.clock_rate)
-            first.reports = blocks
-        else:
-            first = ReceiverReport(self.sender.ssrc, blocks)
-        packets = [first, SourceDescription([(self.sender.ssrc, [(SDES_CNAME, self.cname)])])]
-        if bye:
-            packets.append(Bye([self.sender.ssrc]))
+        data = rtcp_compound(self.sender, self.stats, self.codec.clock_rate, self.cname, now, wallclock, bye)
         self.rtcp_sent += 1
-        return build_compound(packets), self.remote_rtcp
+        return data, self.remote_rtcp
 
     def receive_rtcp(self, data: bytes, addr: Address, now: float, wallclock: float) -> None:
         try:
@@ -507,16 +541,9 @@ class MediaSession:
         self.rtcp_received += 1
         if self.latching and self.latched and self.remote_rtcp != addr and addr[0] == self.remote[0]:
             self.remote_rtcp = addr  # latch RTCP too
-        for p in packets:
-            if isinstance(p, SenderReport) and self.stats is not None and p.ssrc == self.stats.ssrc:
-                self.stats.on_sender_report(p, now)
-            if isinstance(p, (SenderReport, ReceiverReport)) and self.sender is not None:
-                for block in p.reports:
-                    if block.ssrc == self.sender.ssrc:
-                        self.peer_report = block
-                        self.rtt = round_trip_time(block, wallclock)
-            if isinstance(p, Bye):
-                self.peer_bye = True
+        heard = PeerReports(self.peer_report, self.rtt, self.peer_bye)
+        read_rtcp(packets, self.stats, None if self.sender is None else self.sender.ssrc, now, wallclock, heard)
+        self.peer_report, self.rtt, self.peer_bye = heard.report, heard.rtt, heard.bye
 
     # --- summary -----------------------------------------------------------------------
     def summary(self) -> dict:
