@@ -7,6 +7,7 @@ from .uri import AbsoluteURI, Params, ParseError, SipURI, TelURI, URI, parse_uri
 from .headers import AuthHeader, CSeq, NameAddr, Via
 from .message import Headers, Message, Request, Response, REASONS, frame_stream, parse
 from .sdp import SessionDescription, Media
+from .multipart import BodyPart, build_multipart, parse_multipart
 # the protocol layers (notebooks 03 and 06), all sans-I/O
 from .digest import DigestClient, DigestServer, FailureBan
 from .transaction import TimerValues, TransactionLayer
@@ -17,7 +18,7 @@ __all__ = [
     "AbsoluteURI", "Params", "ParseError", "SipURI", "TelURI", "URI", "parse_uri",
     "AuthHeader", "CSeq", "NameAddr", "Via",
     "Headers", "Message", "Request", "Response", "REASONS", "frame_stream", "parse",
-    "SessionDescription", "Media",
+    "SessionDescription", "Media", "BodyPart", "build_multipart", "parse_multipart",
     "DigestClient", "DigestServer", "FailureBan", "TimerValues", "TransactionLayer",
     "Dialog", "DialogSet", "DialogTable", "NegotiatedMedia", "OfferAnswerError", "SdpNegotiator",
 ]

@@ -106,14 +106,16 @@ def parse_multipart(content_type: str, body: bytes) -> list[BodyPart]:
     Preamble and epilogue are ignored; a part that is multipart itself is parsed into
     ``.parts``.  Raises ParseError for a missing or bad boundary, a missing first or closing
     delimiter, a part whose headers do not end with an empty line, a bad header line."""
-    return _parse(content_type, body, "", 1)
+    return _parse(content_type, body, "")
 
 
-def _parse(content_type: str, body: bytes, where: str, depth: int) -> list[BodyPart]:
+def _parse(content_type: str, body: bytes, path: str) -> list[BodyPart]:
+    """``path`` names the multipart being read in errors: "" at the top, "2." in part 2."""
+    where = f"part {path[:-1]}: " if path else ""
     media, params = _type_params(content_type)
     if not media.startswith("multipart/"):
         raise ParseError(f"{where}not a multipart Content-Type: {content_type!r}")
-    if depth > MAX_DEPTH:
+    if path.count(".") >= MAX_DEPTH:
         raise ParseError(f"{where}multipart nested deeper than {MAX_DEPTH} levels")
     boundary = params.get("boundary")
     if boundary is None:
@@ -127,7 +129,7 @@ def _parse(content_type: str, body: bytes, where: str, depth: int) -> list[BodyP
     parts = []
     pos = _next_delimiter(text, delimiter, 0)
     if pos < 0:
-        if b"\n" + dash in text:
+        if re.search(rb"(?<!\r)\n" + re.escape(dash), text):
             raise ParseError(f"{where}lines must end with CRLF (found bare LF before "
                              f"{dash.decode()!r})")
         raise ParseError(f"{where}no delimiter line {dash.decode()!r} in the body")
@@ -139,7 +141,7 @@ def _parse(content_type: str, body: bytes, where: str, depth: int) -> list[BodyP
         end = _next_delimiter(text, delimiter, start)
         if end < 0:
             raise ParseError(f"{where}no closing delimiter {dash.decode() + '--'!r}")
-        parts.append(_part(text[start:end], f"{where}part {len(parts) + 1}: ", depth))
+        parts.append(_part(text[start:end], f"{path}{len(parts) + 1}"))
         pos = end
 
 
@@ -160,8 +162,9 @@ def _next_delimiter(text: bytes, delimiter: bytes, pos: int) -> int:
         pos = after
 
 
-def _part(raw: bytes, where: str, depth: int) -> BodyPart:
+def _part(raw: bytes, path: str) -> BodyPart:
     """One body-part: MIME headers, an empty line, the body (RFC 2046 §5.1.1)."""
+    where = f"part {path}: "
     if not raw or raw.startswith(b"\r\n"):   # no headers: defaults apply
         return BodyPart("", raw[2:])
     end = raw.find(b"\r\n\r\n")
@@ -185,7 +188,7 @@ def _part(raw: bytes, where: str, depth: int) -> BodyPart:
     body = raw[end + 4:]
     part = BodyPart(content_type or "", body, tuple(headers))
     if part.media_type.startswith("multipart/"):
-        inner = _parse(content_type, body, where, depth + 1)
+        inner = _parse(content_type, body, path + ".")
         part = BodyPart(part.content_type, body, part.headers, tuple(inner))
     return part
 
