@@ -353,15 +353,17 @@ class NameAddr:
     not to the URI (§20): ``sip:a@b;tag=1`` has tag 1.  ``NameAddr.STAR`` is the ``*`` Contact.
     """
 
-    __slots__ = ("display", "_uri", "_uri_groups", "params", "is_star", "_text")
+    # _match: the usual-shape match the URI and parameters are taken from on first use;
+    # _params: None until then (``tag`` reads a lone ;tag= without building them).
+    __slots__ = ("display", "_uri", "_match", "_params", "_text")
+    is_star = False
 
     def __init__(self, uri: URI | str, display: str | None = None,
                  params: Mapping | Iterable | None = None):
         self._uri = parse_uri(uri) if isinstance(uri, str) else uri
-        self._uri_groups = None
+        self._match = None
         self.display = display
-        self.params = _as_params(params)
-        self.is_star = False
+        self._params = _as_params(params)
         self._text = None
 
     @classmethod
@@ -370,18 +372,15 @@ class NameAddr:
         (``Message.validate()`` does that for From, To and Contact)."""
         m = _NAME_ADDR_USUAL_RE.match(text)
         if m is not None:   # [display ]<uri>[;simple params], single spaces
-            groups = m.groups()
-            quoted = groups[0]
             na = _new_name_addr(cls)
+            quoted = m[1]
             if quoted is not None:
                 na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
             else:
-                na.display = groups[1]
-            na._uri = groups[2]
-            na._uri_groups = groups if groups[3] is not None else None
-            rest = groups[8]
-            na.params = _split_simple_params(rest) if rest else _NO_PARAMS
-            na.is_star = False
+                na.display = m[2]
+            na._uri = None
+            na._match = m
+            na._params = _NO_PARAMS if m.end(3) + 1 == len(text) else None   # '>' ends it
             na._text = text
             return na
         m = _ADDR_SPEC_USUAL_RE.match(text)
@@ -390,9 +389,8 @@ class NameAddr:
             na = _new_name_addr(cls)
             na.display = None
             na._uri = SipURI._from_usual(text[:m.start(5)], scheme, user, host, port, "")
-            na._uri_groups = None
-            na.params = _split_simple_params(rest) if rest else _NO_PARAMS
-            na.is_star = False
+            na._match = None
+            na._params = _split_simple_params(rest) if rest else _NO_PARAMS
             na._text = text
             return na
         m = _NAME_ADDR_FAST_RE.match(text)
@@ -405,9 +403,8 @@ class NameAddr:
         else:
             na.display = words or None
         na._uri = uri_text
-        na._uri_groups = None
-        na.params = parse_params(rest, where) if rest else _NO_PARAMS
-        na.is_star = False
+        na._match = None
+        na._params = parse_params(rest, where) if rest else _NO_PARAMS
         na._text = text.strip()
         return na
 
@@ -455,27 +452,45 @@ class NameAddr:
         na = cls.__new__(cls)
         na.display = display
         na._uri = parse_uri(uri_text)
-        na._uri_groups = None
-        na.params = parse_params(rest, where) if rest else _NO_PARAMS
-        na.is_star = False
+        na._match = None
+        na._params = parse_params(rest, where) if rest else _NO_PARAMS
         na._text = text
         return na
 
     @property
     def uri(self) -> URI | None:
         uri = self._uri
-        if uri.__class__ is str:
-            groups = self._uri_groups
-            if groups is not None:   # the name-addr match already took the URI apart
-                uri = SipURI._from_usual(uri, *groups[3:8])
+        if uri is None or uri.__class__ is str:
+            m = self._match
+            if m is None:
+                if uri is None:   # the '*' Contact
+                    return None
+                uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
+            elif m[4] is not None:   # the name-addr match already took the URI apart
+                uri = SipURI._from_usual(m[3], *m.group(4, 5, 6, 7, 8))
             else:
+                uri = m[3]
                 uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
             self._uri = uri
         return uri
 
     @property
+    def params(self) -> Params:
+        params = self._params
+        if params is None:   # the usual shape: its ;params text matched _SIMPLE_PARAMS
+            params = self._params = _split_simple_params(self._match[9])
+        return params
+
+    @property
     def tag(self) -> str | None:
-        item = self.params._items.get("tag")   # the key is lower case already
+        params = self._params
+        if params is None:
+            rest = self._match[9]
+            if rest.count(";") == 1:   # one parameter, already checked: no need to build them
+                name, eq, value = rest[1:].partition("=")
+                return value if eq and name.lower() == "tag" else None
+            params = self.params
+        item = params._items.get("tag")   # the key is lower case already
         return item and item[1]
 
     @property
@@ -515,10 +530,16 @@ class NameAddr:
         return hash((self.uri, self.tag))
 
 
+class _StarAddr(NameAddr):
+    """The ``*`` of ``Contact: *`` (RFC 3261 §10.2.2): no URI, no display name."""
+
+    __slots__ = ()
+    is_star = True
+
+
 def _star() -> NameAddr:
-    na = NameAddr.__new__(NameAddr)
-    na.display, na._uri, na.params, na.is_star, na._text = None, None, _NO_PARAMS, True, "*"
-    na._uri_groups = None
+    na = _StarAddr.__new__(_StarAddr)
+    na.display, na._uri, na._match, na._params, na._text = None, None, None, _NO_PARAMS, "*"
     return na
 
 
