@@ -154,6 +154,13 @@ def _split_simple_params(text: str) -> Params:
 _new_params = Params.__new__
 
 
+def _lone_param(text: str, key: str) -> str | None:
+    """The value of parameter ``key`` (lower case) in ``text``, ONE parameter that
+    ``_SIMPLE_PARAMS`` matched: what building its Params and looking ``key`` up would give."""
+    name, eq, value = text[1:].partition("=")
+    return value if eq and name.lower() == key else None
+
+
 def _parse_params_slow(text: str, where: str) -> Params:
     """Walk the parameters one by one to say which one is wrong."""
     pos, end = 0, len(text.rstrip())
@@ -208,7 +215,9 @@ class Via:
     whether the parameter is there at all (a valueless rport asks the server to fill it in).
     """
 
-    __slots__ = ("protocol", "transport", "host", "port", "params", "_text")
+    # _params is None until first use when _rest holds ;params a pattern already checked
+    # (``branch`` reads a lone ;branch= without building them).
+    __slots__ = ("protocol", "transport", "host", "port", "_params", "_rest", "_text")
 
     def __init__(self, transport: str, host: str, port: int | None = None,
                  params: Mapping | Iterable | None = None, protocol: str = "SIP/2.0"):
@@ -217,7 +226,7 @@ class Via:
         self.transport = transport.upper()
         self.host = host
         self.port = None if port is None else int(port)
-        self.params = _as_params(params)
+        self._params = _as_params(params)
         self._text = None
 
     @classmethod
@@ -232,7 +241,11 @@ class Via:
                 check_host(host, "Via")
             via.host = host
             via.port = None if port is None else _via_port(port)
-            via.params = _split_simple_params(rest) if rest else _NO_PARAMS
+            if rest:
+                via._params = None
+                via._rest = rest
+            else:
+                via._params = _NO_PARAMS
             via._text = text
             return via
         m = _VIA_RE.match(text)
@@ -246,13 +259,26 @@ class Via:
             check_host(host, "Via")
         via.host = host
         via.port = None if port is None else _via_port(port)
-        via.params = parse_params(rest) if rest else _NO_PARAMS
+        via._params = parse_params(rest) if rest else _NO_PARAMS
         via._text = text.strip()
         return via
 
     @property
+    def params(self) -> Params:
+        params = self._params
+        if params is None:
+            params = self._params = _split_simple_params(self._rest)
+        return params
+
+    @property
     def branch(self) -> str | None:
-        item = self.params._items.get("branch")   # the key is lower case already
+        params = self._params
+        if params is None:
+            rest = self._rest
+            if rest.count(";") == 1:
+                return _lone_param(rest, "branch")
+            params = self.params
+        item = params._items.get("branch")   # the key is lower case already
         return item and item[1]
 
     @property
@@ -486,9 +512,8 @@ class NameAddr:
         params = self._params
         if params is None:
             rest = self._match[9]
-            if rest.count(";") == 1:   # one parameter, already checked: no need to build them
-                name, eq, value = rest[1:].partition("=")
-                return value if eq and name.lower() == "tag" else None
+            if rest.count(";") == 1:
+                return _lone_param(rest, "tag")
             params = self.params
         item = params._items.get("tag")   # the key is lower case already
         return item and item[1]
