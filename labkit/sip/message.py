@@ -550,10 +550,10 @@ class Message:
                 if ctype == "application/sdp" or (media := self.content_type) == "application/sdp":
                     value = SessionDescription.parse(self._body)
                 elif media.startswith("multipart/"):
-                    from .multipart import session_part
-                    part = session_part(self.parts, media == "multipart/alternative")
-                    if part is not None:
-                        value = SessionDescription.parse(part.body)
+                    from .multipart import session_body
+                    body = session_body(self)
+                    if body:
+                        value = SessionDescription.parse(body)
             typed["sdp-body"] = value
         return value
 

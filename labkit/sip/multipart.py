@@ -18,7 +18,8 @@ from .headers import TOKEN, parse_params, unquote
 from .randomness import random_hex
 from .uri import Params, ParseError
 
-__all__ = ["BodyPart", "parse_multipart", "build_multipart", "session_part", "MAX_DEPTH"]
+__all__ = ["BodyPart", "parse_multipart", "build_multipart", "session_part", "session_body",
+           "MAX_DEPTH"]
 
 MAX_DEPTH = 8     # multipart inside multipart this deep at most: a hostile body cannot recurse
 _EMPTY = Params()
@@ -252,3 +253,14 @@ def session_part(parts, alternative: bool = False) -> BodyPart | None:
               and part.transfer_encoding in _IDENTITY_ENCODINGS):
             return part
     return None
+
+
+def session_body(message) -> bytes:
+    """The session description bytes a SIP message carries, for an SDP offer/answer: its body,
+    unless that is multipart/*, then the session part's (b"" when no part is one, as for an
+    INVITE without offer).  ParseError when the multipart body is malformed."""
+    media = message.content_type or ""
+    if not media.startswith("multipart/"):
+        return message.body
+    part = session_part(message.parts, media == "multipart/alternative")
+    return b"" if part is None else part.body

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from labkit.sip import BodyPart, ParseError, Request, build_multipart, parse, parse_multipart
-from labkit.sip.multipart import MAX_DEPTH, session_part
+from labkit.sip.multipart import MAX_DEPTH, session_body, session_part
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 # the ISUP IAM in sipi_invite.sip and nested_multipart.sip: NUL bytes, a bare CR, and a CRLF
@@ -118,6 +118,17 @@ def test_which_sdp_part_describes_the_session(parts, expected):
     ctype, body = build_multipart(parts)
     msg = Request("INVITE", "sip:b@example.com", [("Content-Type", ctype)], body=body)
     assert (msg.sdp.media[0].port if msg.sdp else None) == expected
+
+
+def test_session_body_is_what_offer_answer_reads():
+    sipi = parsed("sipi_invite")
+    assert session_body(sipi) == sipi.parts[0].body and session_body(sipi).startswith(b"v=0")
+    plain = parsed("rfc3261_invite")
+    assert session_body(plain) == plain.body
+    assert session_body(parsed("nested_multipart")) == parsed("nested_multipart").parts[0].parts[2].body
+    ctype, body = build_multipart([BodyPart("application/ISUP;version=itu-t92+", IAM)])
+    isup_only = Request("INVITE", "sip:b@example.com", [("Content-Type", ctype)], body=body)
+    assert session_body(isup_only) == b"" and isup_only.sdp is None    # an INVITE without offer
 
 
 # ---- malformed input: every case with its message -----------------------------------------
