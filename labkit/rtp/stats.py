@@ -111,9 +111,14 @@ class ReceiverStats:
         ``timing=False`` counts the sequence number only: RFC 4733 event packets repeat their
         start timestamp, which would read as jitter.
         """
-        valid = self._update_seq(packet.sequence_number)
+        return self.update_fields(packet.sequence_number, packet.timestamp, arrival, timing)
+
+    def update_fields(self, seq: int, timestamp: int, arrival: float, timing: bool = True) -> bool:
+        """:meth:`update` from the two header fields it reads (a relay has them without parsing
+        the whole packet)."""
+        valid = self._update_seq(seq)
         if valid and timing:
-            self._update_jitter(packet.timestamp, arrival)
+            self._update_jitter(timestamp, arrival)
         return valid
 
     # --- A.3 -------------------------------------------------------------------------------

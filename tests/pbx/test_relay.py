@@ -25,6 +25,7 @@ from labkit.pbx.loop import HAVE_UVLOOP, run
 from labkit.pbx.media import Latch, MediaRelay, PortAllocator, PortsExhausted, RelayLeg, Transcoder
 from labkit.pbx.media.lane import AVAILABLE as LANE
 from labkit.pbx.media.relay import _RtcpPort
+from labkit.pbx.media.rtcp_reports import LegReports
 from labkit.rtp.packet import ReceiverReport, RtpPacket, TelephoneEvent
 
 from ..net import has_ipv6_loopback
@@ -914,6 +915,7 @@ def test_a_closed_relay_leaves_no_cyclic_garbage(arun):
         await until(lambda: relay.a.rtcp.rx_packets == 1)
         await hang_up(relay, a, b)
         assert relay.stats()["b"].tx_packets == 1                     # counters still readable
-        return [weakref.ref(o) for o in (relay, relay.a.latch, relay.b.latch, relay.transcoder("a->b"))]
-    kinds = (MediaRelay, RelayLeg, _RtcpPort, Latch, Transcoder)
+        return [weakref.ref(o) for o in (relay, relay.a.latch, relay.b.latch, relay.transcoder("a->b"),
+                                         relay.a.reports)]
+    kinds = (MediaRelay, RelayLeg, _RtcpPort, Latch, Transcoder, LegReports)
     assert collected_as_cycles(lambda: arun(main), kinds) == []

@@ -9,7 +9,8 @@ Introduced in notebook 06 (B2BUA); see docs/architecture.md, section labkit.pbx.
 from .latch import Latch
 from .ports import PortAllocator, PortPair, PortsExhausted
 from .relay import DIRECTIONS, LegStats, MediaRelay, RelayLeg
+from .rtcp_reports import LegReports
 from .transcoder import Transcoder
 
 __all__ = ["PortAllocator", "PortPair", "PortsExhausted", "Latch", "MediaRelay", "RelayLeg",
-           "LegStats", "Transcoder", "DIRECTIONS"]
+           "LegStats", "LegReports", "Transcoder", "DIRECTIONS"]

@@ -16,7 +16,8 @@ Everything received on leg a goes out of leg b's socket to phone B, and back.
   telephone-event differently (dynamic payload types).
 * **Transcoding** when the codecs differ (:class:`~labkit.pbx.media.transcoder.Transcoder`);
   RTCP is then terminated at the relay, because its SSRCs and counts describe a stream the
-  other side never sees.
+  other side never sees, and the relay reports to each phone itself (SR about the stream it
+  sends, a block about the one it receives, BYE at the end: :mod:`labkit.pbx.media.rtcp_reports`).
 * **In-band DTMF** toward a phone that negotiated no telephone-event while the other one sends
   RFC 4733 events (:class:`~labkit.pbx.media.dtmf_inband.InbandDtmf`, as Asterisk's
   ``dtmf_mode=inband``): the events become DTMF tones in the audio, in that direction only
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -52,6 +54,7 @@ from .dtmf_inband import InbandDtmf, tones_need_transcoder
 from .lane import AVAILABLE as LANE, Lane
 from .latch import Latch
 from .ports import PortAllocator, PortPair
+from .rtcp_reports import LegReports
 from .transcoder import Transcoder
 
 __all__ = ["MediaRelay", "RelayLeg", "LegStats", "DIRECTIONS"]
@@ -72,6 +75,7 @@ _KEEP = object()  # configure(): argument not given
 # with mmap + mremap + munmap: three syscalls per packet. 64 KiB holds any UDP datagram and
 # comes from the heap. (uvloop reads into a buffer it reuses and has no max_size.)
 _MAX_DATAGRAM = 65536
+RTCP_TICK = 1.0        # seconds between checks whether a leg's own RTCP report is due (rtcp_reports.py)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
         "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes",
         "foreign", "unsent_bytes", "resized", "send_errors", "_sock", "_lane",
+        "reports", "_report_in", "_report_out",
     )
 
     def __init__(self, name: str, relay: "MediaRelay", relatch_after: float):
@@ -141,6 +146,12 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.dropped = self.dropped_bytes = self.malformed = self.malformed_bytes = 0
         self.foreign = self.unsent = self.unsent_bytes = self.resized = 0
         self.send_errors = 0            # ICMP errors reported on this leg's socket
+        #: RTCP the relay itself exchanges with this phone while media to or from it is
+        #: transcoded (rtcp_reports.py); None otherwise. ``_report_in``: this phone's reports
+        #: object when the direction from it is transcoded; ``_report_out``: the peer's, likewise.
+        self.reports: LegReports | None = None
+        self._report_in: LegReports | None = None
+        self._report_out: LegReports | None = None
 
     @property
     def relay(self) -> "MediaRelay | None":
@@ -187,12 +198,19 @@ class RelayLeg(asyncio.DatagramProtocol):
             self.dropped_bytes += size
             return
         if self.rewrite is not None:
+            report_in = self._report_in
+            if report_in is not None:            # transcoded: the relay is this stream's receiver
+                now = self.relay.clock()
+                report_in.from_phone(data, now, self.codec.clock_rate,
+                                     (data[1] & 0x7F) != self.rx_dtmf_payload_type)
             data = self.rewrite(data)
             if data is None:
                 self.dropped += 1
                 self.dropped_bytes += size
                 return
             self.resized += len(data) - size     # transcoding changes sizes
+            if report_in is not None:            # ... and the sender of the transcoded one
+                self._report_out.to_phone(data, now, self.peer.codec.clock_rate)
         peer = self.peer
         try:
             conn = peer.conn
@@ -406,15 +424,22 @@ class _RtcpPort(asyncio.DatagramProtocol):
                 self.dropped += 1                # strict source once learned
                 return
             self.source = self.remote = addr
-        if not self.forward:
-            return                               # terminated here (transcoding) or no peer yet
-        peer = leg.peer.rtcp
-        try:
-            peer.transport.sendto(data, peer.remote)
-        except (OSError, ValueError, AttributeError):
-            leg.send_errors += 1
+        if not self.forward:                     # terminated here (transcoding) or no peer yet
+            if leg.reports is not None:
+                leg.reports.from_phone_rtcp(data, leg.relay.clock(), time.time())
             return
-        peer.tx_packets += 1
+        if not leg.peer.rtcp.send(data):
+            leg.send_errors += 1
+
+    def send(self, data: bytes) -> bool:
+        """Send to this leg's phone's RTCP port; False when that cannot be done (closing, no
+        address yet, an unusable one)."""
+        try:
+            self.transport.sendto(data, self.remote)
+        except (OSError, ValueError, AttributeError):
+            return False
+        self.tx_packets += 1
+        return True
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -508,6 +533,8 @@ class MediaRelay:
         self._inband: dict[str, InbandDtmf] = {}
         self.modes = {"a->b": "pass", "b->a": "pass"}
         self.state = "new"
+        self.cname = f"labkit-relay-{id(self):x}@{ports.bind}"   # SDES CNAME of our own reports
+        self._rtcp_handle: asyncio.TimerHandle | None = None
 
     async def open(self) -> "MediaRelay":
         """Bind a port pair per leg and start receiving."""
@@ -548,6 +575,11 @@ class MediaRelay:
         """Stop relaying, close all four sockets and give the ports back. Idempotent."""
         if self.state == "closed":
             return
+        if self.state == "open" and self.a.reports is not None:
+            self.send_rtcp(self.clock(), time.time(), bye=True)    # RFC 3550 §6.6: we leave
+        if self._rtcp_handle is not None:
+            self._rtcp_handle.cancel()
+            self._rtcp_handle = None
         self.state = "closed"
         self._update_forwarding()
         for leg in (self.a, self.b):
@@ -625,13 +657,49 @@ class MediaRelay:
 
     def _update_forwarding(self) -> None:
         open_ = self.state == "open"
+        terminated = {key: mode.startswith("transcode") for key, mode in self.modes.items()}
+        for leg in (self.a, self.b):          # our own RTCP with a phone whose media we transcode
+            if any(terminated.values()):
+                leg.reports = leg.reports or LegReports(self.cname)
+            else:
+                leg.reports = None
         for src, dst in ((self.a, self.b), (self.b, self.a)):
             sends = DIRECTIONS[src.direction][0]
             receives = DIRECTIONS[dst.direction][1]
             src.forward = open_ and sends and receives and dst.remote is not None
-            terminate = self.modes["a->b" if src is self.a else "b->a"].startswith("transcode")
+            terminate = terminated["a->b" if src is self.a else "b->a"]
             src.rtcp.forward = open_ and not terminate and dst.rtcp.remote is not None
+            src._report_in, src._report_out = (src.reports, dst.reports) if terminate else (None, None)
             src._update_plain()
+        if open_ and self.a.reports is not None and self._rtcp_handle is None:
+            self._rtcp_handle = asyncio.get_running_loop().call_later(RTCP_TICK, self._rtcp_tick)
+
+    # ------------------------------------------------------------------ our own RTCP reports
+
+    def _rtcp_tick(self) -> None:
+        self._rtcp_handle = None
+        if self.state != "open" or self.a.reports is None:
+            return
+        self.send_rtcp(self.clock(), time.time())
+        self._rtcp_handle = asyncio.get_running_loop().call_later(RTCP_TICK, self._rtcp_tick)
+
+    def send_rtcp(self, now: float, wallclock: float, bye: bool = False) -> int:
+        """Send each phone whose media is transcoded the report that is due (rtcp_reports.py):
+        the loop calls this every RTCP_TICK; ``bye`` sends every leg's last one, with BYE, now.
+        Returns how many went out."""
+        sent = 0
+        for leg in (self.a, self.b):
+            reports, port = leg.reports, leg.rtcp
+            if reports is None or not (bye or reports.due(now)):
+                continue
+            data = reports.report(now, wallclock, bye)
+            if data is None or port.remote is None:
+                continue
+            if port.send(data):
+                sent += 1
+            else:
+                leg.send_errors += 1
+        return sent
 
     # --------------------------------------------------------------------------- features
 
