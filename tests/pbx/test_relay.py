@@ -451,7 +451,8 @@ def test_malformed_packets_are_counted_and_dropped(arun):
     async def main():
         relay, a, b = await call()
         raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # asyncio will not send b""
-        for junk in (b"", b"\x80\x00", b"\x40" + bytes(20), b"hello, world", bytes(11)):
+        stun = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + bytes(12)   # a binding request (RFC 5389)
+        for junk in (b"", b"\x80\x00", b"\x40" + bytes(20), b"hello, world", bytes(11), stun):
             raw.sendto(junk, relay.a.local)
         raw.sendto(b"\x00\x01\x02", (relay.a.local[0], relay.a.local[1] + 1))     # junk RTCP
         raw.close()
@@ -459,7 +460,8 @@ def test_malformed_packets_are_counted_and_dropped(arun):
         assert (await b.recv())[0] == rtp(1, ssrc=0xA)                      # only the real one
         await until(lambda: relay.a.rtcp.rx_packets == 1)
         s = relay.a.stats()
-        assert (s.rx_packets, s.malformed, s.tx_packets, relay.b.tx_packets) == (6, 6, 0, 1)
+        assert (s.rx_packets, s.malformed, s.tx_packets, relay.b.tx_packets) == (7, 7, 0, 1)
+        assert s.stun == 1                                  # told apart, not answered (no ICE)
         await hang_up(relay, a, b)
     arun(main)
 

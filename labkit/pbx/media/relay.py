@@ -75,6 +75,7 @@ _KEEP = object()  # configure(): argument not given
 # with mmap + mremap + munmap: three syscalls per packet. 64 KiB holds any UDP datagram and
 # comes from the heap. (uvloop reads into a buffer it reuses and has no max_size.)
 _MAX_DATAGRAM = 65536
+_STUN_COOKIE = b"\x21\x12\xa4\x42"   # RFC 5389's magic cookie, bytes 4-7 of every STUN message
 RTCP_TICK = 1.0        # seconds between checks whether a leg's own RTCP report is due (rtcp_reports.py)
 
 
@@ -95,6 +96,8 @@ class LegStats:
     source: Address | None   # latched address (None while learning)
     ssrc: int | None
     relatches: int
+    stun: int = 0       # of the malformed: STUN messages (RFC 7983 demultiplexing), e.g. a phone's
+                        # ICE checks or keepalives; not answered (the PBX offers no ICE candidates)
 
 
 class RelayLeg(asyncio.DatagramProtocol):
@@ -111,7 +114,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         # the rest
         "name", "_relay", "rtcp", "latch", "port", "forward", "rewrite", "tap", "_taps",
         "sdp_remote", "codec", "payload_type", "dtmf_payload_type", "rx_payload_type",
-        "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes",
+        "rx_dtmf_payload_type", "direction", "dropped_bytes", "malformed_bytes", "stun",
         "foreign", "unsent_bytes", "resized", "send_errors", "_sock", "_lane",
         "reports", "_report_in", "_report_out",
     )
@@ -143,7 +146,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.rx_dtmf_payload_type: int | None = None
         self.direction = "sendrecv"
         self.rx_packets = self.rx_bytes = 0
-        self.dropped = self.dropped_bytes = self.malformed = self.malformed_bytes = 0
+        self.dropped = self.dropped_bytes = self.malformed = self.malformed_bytes = self.stun = 0
         self.foreign = self.unsent = self.unsent_bytes = self.resized = 0
         self.send_errors = 0            # ICMP errors reported on this leg's socket
         #: RTCP the relay itself exchanges with this phone while media to or from it is
@@ -169,6 +172,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         if size < 12 or data[0] & 0xC0 != 0x80:
             self.malformed += 1
             self.malformed_bytes += size
+            if size >= 20 and data[0] < 2 and data[4:8] == _STUN_COOKIE:
+                self.stun += 1
             return
         if addr != self.source and not self._new_source(data, addr):
             self.dropped += 1
@@ -382,7 +387,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         p = self.peer
         return LegStats(self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, self.dropped + r.dropped,
                         self.malformed + r.malformed, self.foreign, r.rx_packets, r.tx_packets,
-                        self.send_errors + p.unsent, self.latch.source, self.latch.ssrc, self.latch.relatches)
+                        self.send_errors + p.unsent, self.latch.source, self.latch.ssrc, self.latch.relatches,
+                        self.stun)
 
     @property
     def tx_packets(self) -> int:
