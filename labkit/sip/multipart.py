@@ -224,9 +224,10 @@ def _encode(part: BodyPart, n: int) -> bytes:
     """A part's headers, the empty line and its body."""
     lines = [("Content-Type", part.content_type)] if part.content_type else []
     for name, value in part.headers:
-        if not _TOKEN_RE.fullmatch(name) or name.lower() == "content-type":
-            raise ValueError(f"part {n}: bad header name {name!r} (Content-Type goes in "
-                             "BodyPart.content_type)")
+        if not _TOKEN_RE.fullmatch(name):
+            raise ValueError(f"part {n}: bad header name {name!r}")
+        if name.lower() == "content-type":
+            raise ValueError(f"part {n}: Content-Type goes in BodyPart.content_type, not headers")
         lines.append((name, value))
     for name, value in lines:
         if _CTL_RE.search(value) or value != value.strip(" \t"):

@@ -237,14 +237,16 @@ def test_build_picks_a_fresh_boundary():
 
 
 @pytest.mark.parametrize("parts, kw, message", [
-    ([BodyPart("text/plain", b"a\r\n--sep\r\n")], {"boundary": "sep"}, "boundary 'sep' occurs inside part 1"),
+    ([BodyPart("text/plain", b"a\r\n--sep\r\n")], {"boundary": "sep"},
+     "boundary 'sep' occurs inside part 1"),
     ([BodyPart("text/plain", b"x", (("Content-Type", "a/b"),))], {},
-     "part 1: bad header name 'Content-Type' (Content-Type goes in BodyPart.content_type)"),
+     "part 1: Content-Type goes in BodyPart.content_type, not headers"),
     ([BodyPart("", b"", (("Bad Name", "v"),))], {},
-     "part 1: bad header name 'Bad Name' (Content-Type goes in BodyPart.content_type)"),
+     "part 1: bad header name 'Bad Name'"),
     ([BodyPart("", b""), BodyPart("text/plain\r\nX: y")], {},
      "part 2: Content-Type value 'text/plain\\r\\nX: y' has control or outer blank characters"),
-    ([BodyPart("", b"", (("X-A", " v"),))], {}, "part 1: X-A value ' v' has control or outer blank characters"),
+    ([BodyPart("", b"", (("X-A", " v"),))], {},
+     "part 1: X-A value ' v' has control or outer blank characters"),
     ([], {"boundary": "b "}, "bad boundary 'b ' (1 to 70 RFC 2046 bchars, no final space)"),
     ([], {"subtype": "mixed;x=1"}, "bad multipart subtype 'mixed;x=1'"),
 ])
