@@ -310,15 +310,15 @@ class SessionDescription(_Attributes):
         level.attributes = []
         m = _USUAL_START_RE.match(text)
         if m is not None:   # v= o= s= [c=] t=0 0, the way nearly every UA starts its SDP
-            origin, sd.name, connection = m.groups()
-            origin = origin.split(" ")
-            origin[2] = int(origin[2])
-            sd.origin = _tuple_new(Origin, origin)
-            if connection is None:
+            user, session_id, version, nettype, addrtype, address, sd.name, cnet, ctype, \
+                caddress = m.groups()
+            sd.origin = _tuple_new(Origin, (user, session_id, int(version), nettype, addrtype,
+                                            address))
+            if cnet is None:
                 level.connection = None
                 first = 5
             else:
-                level.connection = _tuple_new(Connection, (*connection.split(" "), None, None))
+                level.connection = _tuple_new(Connection, (cnet, ctype, caddress, None, None))
                 first = 6
             sd.times = [_UNBOUNDED]
             lines = text[m.end():].split("\r\n")
@@ -402,8 +402,8 @@ _new_level = object.__new__
 # v= o= s= [c=] t=0 0 with single spaces: what SessionDescription.parse reads in one match.
 # It takes only what the line loop would take, with the same result (the loop has the errors).
 _USUAL_START_RE = re.compile(
-    r"v=0\r\no=(\S+ [0-9]+ [0-9]+ \S+ \S+ \S+)\r\ns=([^\r\n]*)\r\n"
-    r"(?:c=(\S+ \S+ [^\s/]+)\r\n)?t=0 0\r\n")
+    r"v=0\r\no=(\S+) ([0-9]+) ([0-9]+) (\S+) (\S+) (\S+)\r\ns=([^\r\n]*)\r\n"
+    r"(?:c=(\S+) (\S+) ([^\s/]+)\r\n)?t=0 0\r\n")
 
 
 def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:
