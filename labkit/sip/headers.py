@@ -125,7 +125,8 @@ _PLAIN_VALUE_RE = re.compile(r'[^\s;,"]+')
 
 _PARAM_VALUE = r'(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s;,"]+)'
 _PARAMS_ALL_RE = re.compile(rf"(?:[ \t]*;[ \t]*{TOKEN}(?:[ \t]*=[ \t]*{_PARAM_VALUE})?)*[ \t]*\Z")
-_SIMPLE_PARAMS = rf"(?:;{TOKEN}(?:=[^\s;,\"=]+)?)"
+# Possessive runs here and in the usual-shape patterns below: see uri.SIP_USUAL.
+_SIMPLE_PARAMS = rf"(?:;{TOKEN}+(?:=[^\s;,\"=]++)?)"
 _SIMPLE_PARAMS_RE = re.compile(rf"{_SIMPLE_PARAMS}+\Z")
 _PARAM_PAIR_RE = re.compile(rf"[ \t]*;[ \t]*({TOKEN})(?:[ \t]*=[ \t]*({_PARAM_VALUE}))?")
 
@@ -193,8 +194,8 @@ _VIA_RE = re.compile(
 
 # The usual Via, in one match: what Via.parse takes without looking at whitespace or quotes.
 _VIA_USUAL_RE = re.compile(
-    r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
-    rf"({_SIMPLE_PARAMS}*)\Z")
+    r"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9.\-]++|\[[0-9A-Fa-f:.]++\])(?::([0-9]{1,5}))?"
+    rf"({_SIMPLE_PARAMS}*+)\Z")
 _TRANSPORTS = frozenset(("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"))
 
 
@@ -359,15 +360,15 @@ _NAME_ADDR_FAST_RE = re.compile(
 # [display ]<uri>[;params]: groups display-quoted, display-words, uri text, the five groups of
 # a usual SIP URI (None when the URI has another shape), header params.
 _NAME_ADDR_USUAL_RE = re.compile(
-    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({TOKEN}(?: {TOKEN})*) )?'
-    rf'<({SIP_USUAL}|[^<>"\s]+)>({_SIMPLE_PARAMS}*)\Z')
+    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*+)" ?|({TOKEN}+(?: {TOKEN}+)*+) )?'
+    rf'<({SIP_USUAL}|[^<>"\s]++)>({_SIMPLE_PARAMS}*+)\Z')
 
 # sip:user@host:port;params with no <> (as SIPp writes Contact): the parameters belong to the
 # header (RFC 3261 §20), and the user part holds none of ';', '?', ',' that would make it
 # ambiguous.  Groups: scheme, user, host, port, header params.
 _ADDR_SPEC_USUAL_RE = re.compile(
-    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$/]+)@)?([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?"
-    rf"({_SIMPLE_PARAMS}*)\Z")
+    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$/]++)@)?([A-Za-z0-9.\-]++)(?::([0-9]{1,5}))?"
+    rf"({_SIMPLE_PARAMS}*+)\Z")
 
 
 class NameAddr:
