@@ -25,6 +25,7 @@ from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest
 from ..sip.headers import NameAddr
 from ..sip.message import ParseError, Request, Response
+from ..sip.multipart import session_body
 from ..sip.transport import Peer, format_host
 from ..sip.uac import make_request, new_call_id
 from . import causes
@@ -139,7 +140,7 @@ class CallManager:
 
     async def _start_call(self, chan: SipChannel, incoming: ServerRequest) -> None:
         try:
-            await self.media.setup_inbound(chan, incoming.request.body)
+            await self.media.setup_inbound(chan, _sdp_of(incoming.request))
         except MediaError as exc:
             chan._final_sent = True
             incoming.reply(exc.status, exc.reason, to_tag=chan.local_tag)
@@ -185,7 +186,7 @@ class CallManager:
         if chan is not None:
             chan.on_ack(request)
             if request.body:
-                self.media.update_remote(chan, request.body)
+                self.media.update_remote(chan, _sdp_of(request))
 
     def on_timeout(self, transaction, timer: str) -> None:
         """Our 2xx (Timer L) or error response (Timer H) was never ACKed: the phone is gone."""
@@ -234,7 +235,7 @@ class CallManager:
                 incoming.send(refusal)
                 return
         try:
-            self.media.update_remote(chan, incoming.request.body)
+            self.media.update_remote(chan, _sdp_of(incoming.request))
         except MediaError as exc:
             response = incoming.response(exc.status, exc.reason, to_tag=chan.local_tag)
         else:
@@ -383,7 +384,7 @@ class OutboundLeg:
                     self.result.set_result(487)
                 return
             try:
-                m.media.update_remote(chan, response.body)
+                m.media.update_remote(chan, _sdp_of(response))
             except MediaError as exc:
                 chan.state = "Up"
                 await chan.hangup(causes.TEMPORARY_FAILURE)
@@ -407,3 +408,12 @@ def _split_callerid(callerid: str | None, fallback: str) -> tuple[str, str]:
         name, _, num = callerid.rpartition("<")
         return name.strip().strip('"'), num.rstrip(">").strip()
     return "", callerid.strip()
+
+
+def _sdp_of(message) -> bytes:
+    """The SDP a message carries for offer/answer: its body, or the session part of a multipart
+    body (SIP-I/SIP-T, RFC 5621); a malformed multipart body is a 400, like a malformed SDP."""
+    try:
+        return session_body(message)
+    except ParseError as exc:
+        raise MediaError(400, f"Bad Request: {exc}"[:120]) from None

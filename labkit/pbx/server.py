@@ -24,7 +24,7 @@ from .registrar import Registrar
 
 log = logging.getLogger("labkit.pbx")
 
-ACCEPT = "application/sdp"
+ACCEPT = "application/sdp, multipart/mixed, multipart/alternative"   # SDP, also inside MIME (RFC 5621)
 SUPPORTED = "path, outbound"
 DB_NAME = "labkit.sqlite"
 SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"   # prompts made by the project

@@ -2,8 +2,6 @@
 PBX: it must find the offer in the SDP part and answer it (RFC 5621)."""
 import asyncio
 
-import pytest
-
 import labkit.lab.softphone as softphone
 from labkit.sip import BodyPart, build_multipart
 
@@ -12,10 +10,6 @@ from .test_calls import pbx, phones, run, settle  # noqa: F401  (pbx: fixture)
 IAM = bytes.fromhex("01 00 20 01 0a 00 02 0a 08 83 10 02 10 53 01 1f 0d 0a 07 03 13 0d 0a 2d 2d 0d 00")
 
 
-# strict: once labkit/pbx/calls.py hands session_body(request) to the offer/answer code instead
-# of request.body, this passes and the marker must go
-@pytest.mark.xfail(strict=True, reason="the PBX passes the whole multipart body to the SDP "
-                   "negotiator (400); labkit/pbx/calls.py must pass session_body(request)")
 def test_pbx_answers_the_sdp_part_of_a_sipi_invite(pbx, monkeypatch):
     sent = []
     plain = softphone.make_request
