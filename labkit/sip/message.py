@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 from .headers import (_GOOD_METHODS, _KEYS, CANONICAL, LIST_HEADERS, TOKEN, AuthHeader, CSeq,
                       NameAddr, Via, header_key, split_list)
 from .sdp import SessionDescription
-from .uri import _SIP_USUAL_RE, URI, ParseError, SipURI, parse_uri
+from .uri import _SIP_USUAL_RE, URI, ParseError, SipURI, parse_uri, usual_checks
 
 __all__ = ["Message", "Request", "Response", "Headers", "parse", "frame_stream", "REASONS",
            "MAX_HEADER_BYTES"]
@@ -670,7 +670,10 @@ class Request(Message):
 
     @property
     def uri(self) -> URI:
-        return self._uri
+        uri = self._uri
+        if uri.__class__ is _Match:   # a parsed usual URI, checked, built on first use
+            uri = self._uri = _uri_from_usual(uri.string, *uri.groups())
+        return uri
 
     @uri.setter
     def uri(self, value: URI | str) -> None:
@@ -678,10 +681,10 @@ class Request(Message):
         self.headers._dirty = True
 
     def start_line(self) -> str:
-        return f"{self._method} {self._uri} {self.version}"
+        return f"{self._method} {self.uri} {self.version}"
 
     def __repr__(self) -> str:
-        return f"<Request {self._method} {self._uri}>"
+        return f"<Request {self._method} {self.uri}>"
 
     def _validate_more(self) -> None:
         if self.cseq.method != self._method:
@@ -788,6 +791,7 @@ def parse(data: bytes) -> Request | Response:
 _HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*):[ \t]*")
 _KEY_OF: dict[str, str] = {}        # header name as written -> lookup key ("v" -> "via")
 _uri_from_usual = SipURI._from_usual
+_Match = re.Match
 _WRITTEN_AS: dict[str, str] = {}    # header name as written -> name to write ("v" -> "Via")
 
 
@@ -854,10 +858,12 @@ def _parse_usual(data: bytes) -> Request | Response | None:
                 return None
             if len(_GOOD_METHODS) < 256:
                 _GOOD_METHODS.add(method)
-        m = _SIP_USUAL_RE.match(uri_text)
+        uri = _SIP_USUAL_RE.match(uri_text)
         try:
-            uri = _uri_from_usual(uri_text, *m.groups()) if m is not None \
-                else parse_uri(uri_text)
+            if uri is None:
+                uri = parse_uri(uri_text)
+            else:   # checked now, the SipURI built when .uri is first read
+                usual_checks(uri_text, uri[3], uri[4])
         except ParseError:
             return None
         msg = Request.__new__(Request)

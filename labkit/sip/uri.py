@@ -218,6 +218,14 @@ def _check_port(text: str, where: str) -> int:
     return port
 
 
+def usual_checks(text: str, host: str, port: str | None) -> int | None:
+    """What a ``SIP_USUAL`` match of URI ``text`` leaves to check: a host that is not a plain
+    name (IP address, '-' or '..' in it) and the port's range.  Returns the port as an int."""
+    if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
+        check_host(host, f"URI {text!r}")
+    return None if port is None else _uri_port(port, text)
+
+
 def _uri_port(digits: str, text: str) -> int:
     """The port of URI ``text`` from digits its grammar already matched: only the range is left."""
     port = int(digits)
@@ -346,10 +354,7 @@ class SipURI:
     def _from_usual(cls, text: str, scheme: str, user: str | None, host: str, port: str | None,
                     params: str) -> "SipURI":
         """The URI from the groups of a ``SIP_USUAL`` match of ``text``."""
-        if host[-1].isdigit() or host[0] in ".-" or "-" in host or ".." in host:
-            check_host(host, f"URI {text!r}")
-        if port is not None:
-            port = _uri_port(port, text)
+        port = usual_checks(text, host, port)
         uri = _new_uri(cls)
         uri.scheme = scheme
         uri.user = user
