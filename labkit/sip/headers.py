@@ -494,7 +494,7 @@ class NameAddr:
                     return None
                 uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
             elif m[4] is not None:   # the name-addr match already took the URI apart
-                uri = SipURI._from_usual(m[3], *m.group(4, 5, 6, 7, 8))
+                uri = SipURI._from_usual(*m.group(3, 4, 5, 6, 7, 8))
             else:
                 uri = m[3]
                 uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)

@@ -401,9 +401,10 @@ _new_level = object.__new__
 
 # v= o= s= [c=] t=0 0 with single spaces: what SessionDescription.parse reads in one match.
 # It takes only what the line loop would take, with the same result (the loop has the errors).
+# Its runs are possessive (no backtracking state): none can take the character that ends it.
 _USUAL_START_RE = re.compile(
-    r"v=0\r\no=(\S+) ([0-9]+) ([0-9]+) (\S+) (\S+) (\S+)\r\ns=([^\r\n]*)\r\n"
-    r"(?:c=(\S+) (\S+) ([^\s/]+)\r\n)?t=0 0\r\n")
+    r"v=0\r\no=(\S++) ([0-9]++) ([0-9]++) (\S++) (\S++) (\S++)\r\ns=([^\r\n]*+)\r\n"
+    r"(?:c=(\S++) (\S++) ([^\s/]++)\r\n)?t=0 0\r\n")
 
 
 def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:

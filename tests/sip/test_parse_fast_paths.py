@@ -11,6 +11,7 @@ import pytest
 
 from labkit.sip import NameAddr, ParseError, Via
 from labkit.sip import headers as H
+from labkit.sip import sdp as S
 from labkit.sip import uri as U
 
 SEEDS = [
@@ -48,7 +49,7 @@ def _backtracking(pattern: re.Pattern) -> re.Pattern:
 
 
 POSSESSIVE = [H._NAME_ADDR_USUAL_RE, H._ADDR_SPEC_USUAL_RE, H._VIA_USUAL_RE,
-              H._SIMPLE_PARAMS_RE, U._SIP_USUAL_RE]
+              H._SIMPLE_PARAMS_RE, U._SIP_USUAL_RE, S._USUAL_START_RE]
 
 
 @pytest.mark.parametrize("pattern", POSSESSIVE, ids=lambda p: p.pattern[:30])
