@@ -788,7 +788,7 @@ def parse(data: bytes) -> Request | Response:
 # line starts after CRLF, its name runs to the colon, the whitespace after the colon goes.
 # A CRLF preceded by whitespace (a value with trailing blanks) or not followed by "name:"
 # (a folded or broken line) is not a split point, so the line count gives it away.
-_HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*):[ \t]*")
+_HEADER_SPLIT_RE = re.compile(r"\r\n(?<![ \t]\r\n)([^:\r\n]*+):[ \t]*+")   # possessive: same splits
 _KEY_OF: dict[str, str] = {}        # header name as written -> lookup key ("v" -> "via")
 _uri_from_usual = SipURI._from_usual
 _Match = re.Match

@@ -95,3 +95,20 @@ def test_lone_param_reads_like_params():
         params = H._split_simple_params(rest)
         for key in ("tag", "branch"):
             assert H._lone_param(rest, key) == (params._items.get(key) or (None, None))[1]
+
+
+def test_possessive_header_split_cuts_like_the_backtracking_one():
+    from pathlib import Path
+
+    from labkit.sip import message as M
+    plain = _backtracking(M._HEADER_SPLIT_RE)
+    assert plain.pattern != M._HEADER_SPLIT_RE.pattern
+    rng = random.Random(5)
+    heads = [p.read_bytes().decode("utf-8", "replace").partition("\r\n\r\n")[0]
+             for p in sorted((Path(__file__).parent.parent / "data" / "sip").glob("*.sip"))]
+    for _ in range(4000):
+        text = list(rng.choice(heads))
+        for _ in range(rng.randint(1, 4)):
+            text.insert(rng.randint(0, len(text)), rng.choice([" ", "\t", ":", "\r\n", "\r", "\n"]))
+        text = "".join(text)
+        assert M._HEADER_SPLIT_RE.split(text) == plain.split(text), text
