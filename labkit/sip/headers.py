@@ -193,9 +193,10 @@ _VIA_RE = re.compile(
     r"([ \t]*(?:;.*)?)\Z", re.S)
 
 # The usual Via, in one match: what Via.parse takes without looking at whitespace or quotes.
+# The last group is the branch when ;branch=... is the one parameter (the usual Via).
 _VIA_USUAL_RE = re.compile(
     r"SIP/2\.0/([A-Za-z]++) ([A-Za-z0-9.\-]++|\[[0-9A-Fa-f:.]++\])(?::([0-9]{1,5}))?"
-    rf"({_SIMPLE_PARAMS}*+)\Z")
+    rf"((?:;branch=([^\s;,\"=]++)\Z)?{_SIMPLE_PARAMS}*+)\Z")
 _TRANSPORTS = frozenset(("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"))
 
 
@@ -218,7 +219,7 @@ class Via:
 
     # _params is None until first use when _rest holds ;params a pattern already checked
     # (``branch`` reads a lone ;branch= without building them).
-    __slots__ = ("protocol", "transport", "host", "port", "_params", "_rest", "_text")
+    __slots__ = ("protocol", "transport", "host", "port", "_params", "_rest", "_branch", "_text")
 
     def __init__(self, transport: str, host: str, port: int | None = None,
                  params: Mapping | Iterable | None = None, protocol: str = "SIP/2.0"):
@@ -234,7 +235,7 @@ class Via:
     def parse(cls, text: str) -> "Via":
         m = _VIA_USUAL_RE.match(text)
         if m is not None:   # SIP/2.0/UDP host[:port] and simple ;params, single spaces
-            transport, host, port, rest = m.groups()
+            transport, host, port, rest, branch = m.groups()
             via = _new_via(cls)
             via.protocol = "SIP/2.0"
             via.transport = transport if transport in _TRANSPORTS else transport.upper()
@@ -245,6 +246,7 @@ class Via:
             if rest:
                 via._params = None
                 via._rest = rest
+                via._branch = branch
             else:
                 via._params = _NO_PARAMS
             via._text = text
@@ -275,6 +277,9 @@ class Via:
     def branch(self) -> str | None:
         params = self._params
         if params is None:
+            branch = self._branch
+            if branch is not None:   # the pattern found ;branch= as the one parameter
+                return branch
             rest = self._rest
             if rest.count(";") == 1:
                 return _lone_param(rest, "branch")
@@ -358,10 +363,11 @@ _NAME_ADDR_FAST_RE = re.compile(
     r'<([^<>"\s]+)>((?:[ \t]*;[^,]*)?)[ \t]*\Z')
 
 # [display ]<uri>[;params]: groups display-quoted, display-words, uri text, the five groups of
-# a usual SIP URI (None when the URI has another shape), header params.
+# a usual SIP URI (None when the URI has another shape), header params, and the tag when
+# ;tag=... is the one header parameter.
 _NAME_ADDR_USUAL_RE = re.compile(
     rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*+)" ?|({TOKEN}+(?: {TOKEN}+)*+) )?'
-    rf'<({SIP_USUAL}|[^<>"\s]++)>({_SIMPLE_PARAMS}*+)\Z')
+    rf'<({SIP_USUAL}|[^<>"\s]++)>((?:;tag=([^\s;,"=]++)\Z)?{_SIMPLE_PARAMS}*+)\Z')
 
 # sip:user@host:port;params with no <> (as SIPp writes Contact): the parameters belong to the
 # header (RFC 3261 §20), and the user part holds none of ';', '?', ',' that would make it
@@ -512,7 +518,11 @@ class NameAddr:
     def tag(self) -> str | None:
         params = self._params
         if params is None:
-            rest = self._match[9]
+            m = self._match
+            tag = m[10]
+            if tag is not None:   # the pattern found ;tag= as the one parameter
+                return tag
+            rest = m[9]
             if rest.count(";") == 1:
                 return _lone_param(rest, "tag")
             params = self.params
