@@ -554,6 +554,11 @@ class NameAddr:
     def __repr__(self) -> str:
         return f"NameAddr({str(self)!r})"
 
+    def __reduce__(self):
+        # Pickled as its text: the pattern match it may hold cannot be pickled (values are
+        # immutable, so the text gives the same value back).
+        return NameAddr.parse, (str(self),)
+
     def __eq__(self, other) -> bool:
         if not isinstance(other, NameAddr):
             return NotImplemented

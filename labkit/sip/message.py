@@ -683,6 +683,10 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self._method} {self.uri} {self.version}"
 
+    def __getstate__(self):
+        self.uri   # a pattern match cannot be pickled: build the SipURI it stands for first
+        return super().__getstate__()
+
     def __repr__(self) -> str:
         return f"<Request {self._method} {self.uri}>"
 

@@ -112,3 +112,21 @@ def test_possessive_header_split_cuts_like_the_backtracking_one():
             text.insert(rng.randint(0, len(text)), rng.choice([" ", "\t", ":", "\r\n", "\r", "\n"]))
         text = "".join(text)
         assert M._HEADER_SPLIT_RE.split(text) == plain.split(text), text
+
+
+def test_parsed_values_still_pickle():
+    """What is kept for later (a pattern match) must not stop a parsed value from pickling."""
+    import pickle
+    from pathlib import Path
+
+    from labkit.sip import parse
+    na = NameAddr.parse('Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl')
+    again = pickle.loads(pickle.dumps(na))
+    assert again == na and again.tag == "9fxced76sl" and again.display == "Alice"
+    assert pickle.loads(pickle.dumps(NameAddr.STAR)) is NameAddr.STAR
+    via = Via.parse("SIP/2.0/TCP client.atlanta.example.com:5060;branch=z9hG4bK74bf9")
+    assert pickle.loads(pickle.dumps(via)) == via
+    data = (Path(__file__).parent.parent / "data" / "sip" / "rfc3261_invite.sip").read_bytes()
+    msg = parse(data)
+    copy = pickle.loads(pickle.dumps(msg))
+    assert copy == msg and bytes(copy) == data and str(copy.uri) == "sip:bob@biloxi.example.com"
