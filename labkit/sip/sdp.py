@@ -245,8 +245,9 @@ class SessionDescription(_Attributes):
     """A whole SDP body.  Build one with ``SessionDescription(origin=..., connection=...)``
     and ``add_media(Media(...))``, or parse one; ``str()`` / ``bytes()`` write it (CRLF)."""
 
-    __slots__ = ("version", "origin", "name", "info", "uri", "emails", "phones", "_level",
-                 "bandwidths", "times", "timezones", "key", "media")
+    # _start: the usual start's match, from which ``origin`` is built on first read
+    __slots__ = ("version", "_origin", "_start", "name", "info", "uri", "emails", "phones",
+                 "_level", "bandwidths", "times", "timezones", "key", "media")
 
     def __init__(self, origin: Origin | None = None, name: str = "-",
                  connection: Connection | None = None, media=(), version: int = 0):
@@ -267,6 +268,21 @@ class SessionDescription(_Attributes):
         self.media: list[Media] = []
         for m in media:
             self.add_media(m)
+
+    @property
+    def origin(self) -> Origin | None:
+        origin = self._origin
+        if origin is None and self._start is not None:
+            user, session_id, version, nettype, addrtype, address = self._start.group(
+                1, 2, 3, 4, 5, 6)
+            origin = self._origin = _tuple_new(Origin, (user, session_id, int(version), nettype,
+                                                        addrtype, address))
+        return origin
+
+    @origin.setter
+    def origin(self, value: Origin | None) -> None:
+        self._origin = value
+        self._start = None
 
     @property
     def connection(self) -> Connection | None:
@@ -310,10 +326,9 @@ class SessionDescription(_Attributes):
         level.attributes = []
         m = _USUAL_START_RE.match(text)
         if m is not None:   # v= o= s= [c=] t=0 0, the way nearly every UA starts its SDP
-            user, session_id, version, nettype, addrtype, address, sd.name, cnet, ctype, \
-                caddress = m.groups()
-            sd.origin = _tuple_new(Origin, (user, session_id, int(version), nettype, addrtype,
-                                            address))
+            sd._origin = None
+            sd._start = m   # o= was checked by the pattern; Origin made when first read
+            sd.name, cnet, ctype, caddress = m.group(7, 8, 9, 10)
             if cnet is None:
                 level.connection = None
                 first = 5
@@ -349,7 +364,7 @@ class SessionDescription(_Attributes):
                 lines.pop()
         if lines:
             _read_lines(sd, lines, first)
-        if sd.origin is None or sd.name is None or not sd.times:
+        if sd.name is None or not sd.times or (sd._origin is None and sd._start is None):
             missing = [t for t, v in (("o=", sd.origin), ("s=", sd.name), ("t=", sd.times or None))
                        if v is None]
             raise ParseError(f"SDP is missing its {', '.join(missing)} line")
