@@ -388,14 +388,14 @@ class NameAddr:
 
     # _match: the usual-shape match the URI and parameters are taken from on first use;
     # _params: None until then (``tag`` reads a lone ;tag= without building them).
-    __slots__ = ("display", "_uri", "_match", "_params", "_text")
+    __slots__ = ("_display", "_uri", "_match", "_params", "_text")
     is_star = False
 
     def __init__(self, uri: URI | str, display: str | None = None,
                  params: Mapping | Iterable | None = None):
         self._uri = parse_uri(uri) if isinstance(uri, str) else uri
         self._match = None
-        self.display = display
+        self._display = display
         self._params = _as_params(params)
         self._text = None
 
@@ -406,11 +406,7 @@ class NameAddr:
         m = _NAME_ADDR_USUAL_RE.match(text)
         if m is not None:   # [display ]<uri>[;simple params], single spaces
             na = _new_name_addr(cls)
-            quoted = m[1]
-            if quoted is not None:
-                na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
-            else:
-                na.display = m[2]
+            na._display = _FROM_MATCH
             na._uri = None
             na._match = m
             na._params = _NO_PARAMS if m.end(3) + 1 == len(text) else None   # '>' ends it
@@ -420,7 +416,7 @@ class NameAddr:
         if m is not None:   # the URI of an addr-spec is checked here, as _parse_slow does
             scheme, user, host, port, rest = m.groups()
             na = _new_name_addr(cls)
-            na.display = None
+            na._display = None
             na._uri = SipURI._from_usual(text[:m.start(5)], scheme, user, host, port, "")
             na._match = None
             na._params = _split_simple_params(rest) if rest else _NO_PARAMS
@@ -431,10 +427,7 @@ class NameAddr:
             return cls._parse_slow(text, where)
         quoted, words, uri_text, rest = m.groups()
         na = cls.__new__(cls)
-        if quoted is not None:
-            na.display = _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
-        else:
-            na.display = words or None
+        na._display = _display(quoted, words or None)
         na._uri = uri_text
         na._match = None
         na._params = parse_params(rest, where) if rest else _NO_PARAMS
@@ -483,12 +476,19 @@ class NameAddr:
         if not uri_text:
             raise ParseError(f"empty URI{_in(where)}: {text!r}")
         na = cls.__new__(cls)
-        na.display = display
+        na._display = display
         na._uri = parse_uri(uri_text)
         na._match = None
         na._params = parse_params(rest, where) if rest else _NO_PARAMS
         na._text = text
         return na
+
+    @property
+    def display(self) -> str | None:
+        display = self._display
+        if display is _FROM_MATCH:   # the usual shape: taken from its match on first read
+            display = self._display = _display(*self._match.group(1, 2))
+        return display
 
     @property
     def uri(self) -> URI | None:
@@ -571,6 +571,16 @@ class NameAddr:
         return hash((self.uri, self.tag))
 
 
+_FROM_MATCH = object()   # NameAddr._display not yet taken from the usual-shape match
+
+
+def _display(quoted: str | None, words: str | None) -> str | None:
+    """The display name from a quoted-string's content (escapes resolved) or token words."""
+    if quoted is not None:
+        return _UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+    return words
+
+
 class _StarAddr(NameAddr):
     """The ``*`` of ``Contact: *`` (RFC 3261 §10.2.2): no URI, no display name."""
 
@@ -580,7 +590,7 @@ class _StarAddr(NameAddr):
 
 def _star() -> NameAddr:
     na = _StarAddr.__new__(_StarAddr)
-    na.display, na._uri, na._match, na._params, na._text = None, None, None, _NO_PARAMS, "*"
+    na._display, na._uri, na._match, na._params, na._text = None, None, None, _NO_PARAMS, "*"
     return na
 
 
