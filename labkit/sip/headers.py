@@ -499,11 +499,13 @@ class NameAddr:
                 if uri is None:   # the '*' Contact
                     return None
                 uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
-            elif m[4] is not None:   # the name-addr match already took the URI apart
-                uri = SipURI._from_usual(*m.group(3, 4, 5, 6, 7, 8))
             else:
-                uri = m[3]
-                uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
+                groups = m.group(3, 4, 5, 6, 7, 8)
+                if groups[1] is not None:   # the name-addr match already took the URI apart
+                    uri = SipURI._from_usual(*groups)
+                else:
+                    uri = groups[0]
+                    uri = SipURI.parse(uri) if uri[:4] == "sip:" else parse_uri(uri)
             self._uri = uri
         return uri
 

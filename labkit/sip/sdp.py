@@ -444,9 +444,13 @@ def _read_lines(sd: SessionDescription, lines: list[str], number: int) -> None:
                 parts = value.split()
                 if len(parts) < 3:
                     raise ValueError("want: m=<media> <port> <proto> <fmt> ...")
-                port, _, count = parts[1].partition("/")
-                if not port.isdigit() or (count and not count.isdigit()) or \
-                        (port := int(port)) > 65535:
+                port = parts[1]
+                count = None
+                if not port.isdigit():   # the usual port has no /<number of ports>
+                    port, _, count = port.partition("/")
+                    if not port.isdigit() or (count and not count.isdigit()):
+                        raise ValueError(f"bad port {parts[1]!r}")
+                if (port := int(port)) > 65535:
                     raise ValueError(f"bad port {parts[1]!r}")
                 media = _new_media(Media)
                 media.kind = parts[0]

@@ -130,3 +130,20 @@ def test_parsed_values_still_pickle():
     msg = parse(data)
     copy = pickle.loads(pickle.dumps(msg))
     assert copy == msg and bytes(copy) == data and str(copy.uri) == "sip:bob@biloxi.example.com"
+
+
+@pytest.mark.parametrize("port, expected", [
+    ("49172", (49172, None)), ("51372/2", (51372, 2)), ("5000/", (5000, None)),
+    ("65535", (65535, None)), ("65536", "bad port"), ("5000/x", "bad port"), ("/2", "bad port"),
+    ("x", "bad port")])
+def test_media_port_with_and_without_a_count(port, expected):
+    """The usual m= port (digits only) skips the /count split; every other spelling reads as
+    the split reads it."""
+    from labkit.sip.sdp import SessionDescription
+    text = f"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
+    try:
+        media = SessionDescription.parse(text).media[0]
+    except ParseError as err:
+        assert expected in str(err)
+    else:
+        assert (media.port, media.port_count) == expected
