@@ -25,7 +25,7 @@ from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest
 from ..sip.headers import NameAddr
 from ..sip.message import ParseError, Request, Response
-from ..sip.multipart import session_body
+from ..sip.multipart import BodyPart, session_body, unsupported_required
 from ..sip.transport import Peer, format_host
 from ..sip.uac import make_request, new_call_id
 from . import causes
@@ -140,10 +140,10 @@ class CallManager:
 
     async def _start_call(self, chan: SipChannel, incoming: ServerRequest) -> None:
         try:
-            await self.media.setup_inbound(chan, _sdp_of(incoming.request))
+            await self.media.setup_inbound(chan, _sdp_of(incoming.request, answerable=True))
         except MediaError as exc:
             chan._final_sent = True
-            incoming.reply(exc.status, exc.reason, to_tag=chan.local_tag)
+            incoming.reply(exc.status, exc.reason, _accept_for(exc.status), to_tag=chan.local_tag)
             self.forget(chan)
             return
         chan._event("new", caller=chan.caller_id_num, exten=chan.exten, context=chan.context,
@@ -235,9 +235,11 @@ class CallManager:
                 incoming.send(refusal)
                 return
         try:
-            self.media.update_remote(chan, _sdp_of(incoming.request))
+            self.media.update_remote(chan, _sdp_of(incoming.request, answerable=True))
         except MediaError as exc:
             response = incoming.response(exc.status, exc.reason, to_tag=chan.local_tag)
+            for name, value in _accept_for(exc.status):
+                response.add(name, value)
         else:
             response = incoming.response(200, "OK", to_tag=chan.local_tag)
             response.add("Contact", self.contact)
@@ -410,10 +412,36 @@ def _split_callerid(callerid: str | None, fallback: str) -> tuple[str, str]:
     return "", callerid.strip()
 
 
-def _sdp_of(message) -> bytes:
+_UNDERSTOOD = frozenset(("application/sdp",))   # body types the PBX acts on
+#: What the PBX accepts in a request body (OPTIONS answers and 415s say so): SDP, also inside MIME
+ACCEPT = "application/sdp, multipart/mixed, multipart/alternative"
+
+
+def _sdp_of(message, answerable: bool = False) -> bytes:
     """The SDP a message carries for offer/answer: its body, or the session part of a multipart
-    body (SIP-I/SIP-T, RFC 5621); a malformed multipart body is a 400, like a malformed SDP."""
+    body (SIP-I/SIP-T, RFC 5621); a malformed multipart body is a 400, like a malformed SDP.
+    For a request we answer (``answerable``), a body or body part we do not understand whose
+    handling is required (the default) is a 415 (RFC 3261 §8.2.3, §20.11; RFC 5621 §5); one
+    marked ``handling=optional`` is ignored."""
     try:
+        if answerable and message.body:
+            media = message.content_type or "application/sdp"
+            if media.startswith("multipart/"):
+                refused = unsupported_required(message.parts, _UNDERSTOOD)
+            elif media not in _UNDERSTOOD:
+                refused = BodyPart(media, b"", (("Content-Disposition", message.get("Content-Disposition")),)
+                                   if message.get("Content-Disposition") else ())
+                if unsupported_required([refused], _UNDERSTOOD) is None:
+                    return b""                      # optional: as if there were no body
+            else:
+                refused = None
+            if refused is not None:
+                raise MediaError(415, "Unsupported Media Type")
         return session_body(message)
     except ParseError as exc:
         raise MediaError(400, f"Bad Request: {exc}"[:120]) from None
+
+
+def _accept_for(status: int) -> list[tuple[str, str]]:
+    """A 415 says what the PBX does accept (RFC 3261 §21.4.16)."""
+    return [("Accept", ACCEPT)] if status == 415 else []

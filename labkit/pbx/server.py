@@ -17,14 +17,13 @@ from ..sip.endpoint import ServerRequest, SipEndpoint
 from ..sip.transaction import TimerValues
 from .auth import Authenticator
 from .callmedia import CallMedia
-from .calls import CallManager
+from .calls import ACCEPT, CallManager
 from .config import Config, load, load_plan
 from .location import LocationService
 from .registrar import Registrar
 
 log = logging.getLogger("labkit.pbx")
 
-ACCEPT = "application/sdp, multipart/mixed, multipart/alternative"   # SDP, also inside MIME (RFC 5621)
 SUPPORTED = "path, outbound"
 DB_NAME = "labkit.sqlite"
 SOUNDS = Path(__file__).resolve().parents[2] / "data" / "audio"   # prompts made by the project

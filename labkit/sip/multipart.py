@@ -256,6 +256,29 @@ def session_part(parts, alternative: bool = False) -> BodyPart | None:
     return None
 
 
+def unsupported_required(parts, understood: frozenset[str]) -> BodyPart | None:
+    """The first part, depth first, that a UAS understanding only the media types in
+    ``understood`` (multipart containers are walked into) must refuse with 415 (RFC 5621 §5, RFC
+    3261 §20.11): one it does not understand whose Content-Disposition ``handling`` is
+    ``required`` -- the default when the parameter is absent. None when every such part may be
+    ignored (``handling=optional``, as SIP-I gateways mark their ISUP)."""
+    for part in parts:
+        if part.parts:
+            found = unsupported_required(part.parts, understood)
+            if found is not None:
+                return found
+        elif part.media_type not in understood and _handling(part) == "required":
+            return part
+    return None
+
+
+def _handling(part: BodyPart) -> str:
+    value = part.header("Content-Disposition")
+    if value is None or ";" not in value:
+        return "required"
+    return (_type_params(value)[1].get("handling") or "required").lower()
+
+
 def session_body(message) -> bytes:
     """The session description bytes a SIP message carries, for an SDP offer/answer: its body,
     unless that is multipart/*, then the session part's (b"" when no part is one, as for an

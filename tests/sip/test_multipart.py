@@ -294,3 +294,15 @@ def test_parse_of_build_gives_the_parts_back(parts, boundary):
         assume("occurs inside" not in str(err))
         raise
     assert parse_multipart(ctype, body) == parts
+
+
+def test_unsupported_required_walks_nested_parts_and_honours_handling():
+    from labkit.sip.multipart import unsupported_required
+    sdp = BodyPart("application/sdp", b"v=0\r\n")
+    optional = BodyPart("application/isup", b"\x01", (("Content-Disposition", "signal; handling=optional"),))
+    understood = frozenset({"application/sdp"})
+    assert unsupported_required([sdp, optional], understood) is None
+    hidden = BodyPart("application/pidf+xml", b"<x/>")            # no disposition: handling required
+    inner = BodyPart.nested([sdp, hidden], boundary="in")
+    assert unsupported_required([optional, inner], understood) is hidden
+    assert unsupported_required([optional, inner], understood | {"application/pidf+xml"}) is None
