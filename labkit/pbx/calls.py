@@ -25,7 +25,7 @@ from ..sip.dialog import Dialog
 from ..sip.endpoint import ServerRequest
 from ..sip.headers import NameAddr
 from ..sip.message import ParseError, Request, Response
-from ..sip.multipart import BodyPart, session_body, unsupported_required
+from ..sip.multipart import handling, session_body, unsupported_required
 from ..sip.transport import Peer, format_host
 from ..sip.uac import make_request, new_call_id
 from . import causes
@@ -427,16 +427,12 @@ def _sdp_of(message, answerable: bool = False) -> bytes:
         if answerable and message.body:
             media = message.content_type or "application/sdp"
             if media.startswith("multipart/"):
-                refused = unsupported_required(message.parts, _UNDERSTOOD)
+                if unsupported_required(message.parts, _UNDERSTOOD) is not None:
+                    raise MediaError(415, "Unsupported Media Type")
             elif media not in _UNDERSTOOD:
-                refused = BodyPart(media, b"", (("Content-Disposition", message.get("Content-Disposition")),)
-                                   if message.get("Content-Disposition") else ())
-                if unsupported_required([refused], _UNDERSTOOD) is None:
-                    return b""                      # optional: as if there were no body
-            else:
-                refused = None
-            if refused is not None:
-                raise MediaError(415, "Unsupported Media Type")
+                if handling(message.get("Content-Disposition")) == "required":
+                    raise MediaError(415, "Unsupported Media Type")
+                return b""                          # optional: as if there were no body
         return session_body(message)
     except ParseError as exc:
         raise MediaError(400, f"Bad Request: {exc}"[:120]) from None

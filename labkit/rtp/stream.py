@@ -122,6 +122,13 @@ class RtcpTimer:
         self.next_time = now + self.interval * self.rng.uniform(0.5, 1.5)
         return True
 
+    def due(self, now: float) -> bool:
+        """True when a report is due; the first call starts the timer (and says False)."""
+        if self.next_time is None:
+            self.start(now)
+            return False
+        return self.expired(now)
+
 
 def rtcp_compound(sender: RtpSender, stats: ReceiverStats | None, clock_rate: int, cname: str,
                   now: float, wallclock: float, bye: bool = False) -> bytes:
@@ -239,9 +246,7 @@ class MediaSession:
         self.max_send_lateness = 0.0
         self.rtcp_sent = 0
         self.rtcp_received = 0
-        self.peer_bye = False
-        self.peer_report = None  # the last report block the peer sent about our stream
-        self.rtt: float | None = None
+        self.heard = PeerReports()  # the peer's last report about our stream, round-trip time, BYE
         self.dtmf_events: list[DtmfEvent] = []
         self._dtmf_current: tuple[int, int] | None = None  # (timestamp, event) being reported
         self.latched = False
@@ -519,10 +524,7 @@ class MediaSession:
     # --- RTCP --------------------------------------------------------------------------
     def rtcp_due(self, now: float) -> bool:
         """True when the randomised report interval has passed (the first call starts the timer)."""
-        if self._rtcp_timer.next_time is None:
-            self._rtcp_timer.start(now)
-            return False
-        return self._rtcp_timer.expired(now)
+        return self._rtcp_timer.due(now)
 
     def rtcp_report(self, now: float, wallclock: float, bye: bool = False) -> tuple[bytes, Address] | None:
         """A compound SR (if we have sent) or RR, SDES CNAME and optionally BYE, for the peer."""
@@ -541,9 +543,21 @@ class MediaSession:
         self.rtcp_received += 1
         if self.latching and self.latched and self.remote_rtcp != addr and addr[0] == self.remote[0]:
             self.remote_rtcp = addr  # latch RTCP too
-        heard = PeerReports(self.peer_report, self.rtt, self.peer_bye)
-        read_rtcp(packets, self.stats, None if self.sender is None else self.sender.ssrc, now, wallclock, heard)
-        self.peer_report, self.rtt, self.peer_bye = heard.report, heard.rtt, heard.bye
+        read_rtcp(packets, self.stats, None if self.sender is None else self.sender.ssrc, now, wallclock,
+                  self.heard)
+
+    @property
+    def peer_report(self) -> ReportBlock | None:
+        """The last report block the peer sent about our stream."""
+        return self.heard.report
+
+    @property
+    def rtt(self) -> float | None:
+        return self.heard.rtt
+
+    @property
+    def peer_bye(self) -> bool:
+        return self.heard.bye
 
     # --- summary -----------------------------------------------------------------------
     def summary(self) -> dict:

@@ -267,16 +267,17 @@ def unsupported_required(parts, understood: frozenset[str]) -> BodyPart | None:
             found = unsupported_required(part.parts, understood)
             if found is not None:
                 return found
-        elif part.media_type not in understood and _handling(part) == "required":
+        elif part.media_type not in understood and handling(part.header("Content-Disposition")) == "required":
             return part
     return None
 
 
-def _handling(part: BodyPart) -> str:
-    value = part.header("Content-Disposition")
-    if value is None or ";" not in value:
+def handling(disposition: str | None) -> str:
+    """The ``handling`` parameter of a Content-Disposition value in lower case: ``required``
+    when the header or the parameter is absent (RFC 3261 §20.11)."""
+    if disposition is None or ";" not in disposition:
         return "required"
-    return (_type_params(value)[1].get("handling") or "required").lower()
+    return (_type_params(disposition)[1].get("handling") or "required").lower()
 
 
 def session_body(message) -> bytes:

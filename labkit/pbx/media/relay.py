@@ -664,11 +664,9 @@ class MediaRelay:
     def _update_forwarding(self) -> None:
         open_ = self.state == "open"
         terminated = {key: mode.startswith("transcode") for key, mode in self.modes.items()}
-        for leg in (self.a, self.b):          # our own RTCP with a phone whose media we transcode
-            if any(terminated.values()):
-                leg.reports = leg.reports or LegReports(self.cname)
-            else:
-                leg.reports = None
+        reporting = any(terminated.values())  # our own RTCP with phones whose media we transcode
+        for leg in (self.a, self.b):
+            leg.reports = (leg.reports or LegReports(self.cname)) if reporting else None
         for src, dst in ((self.a, self.b), (self.b, self.a)):
             sends = DIRECTIONS[src.direction][0]
             receives = DIRECTIONS[dst.direction][1]

@@ -70,10 +70,7 @@ class LegReports:
 
     def due(self, now: float) -> bool:
         """True when the randomised interval (RFC 3550 §6.3) has passed; the first call starts it."""
-        if self.timer.next_time is None:
-            self.timer.start(now)
-            return False
-        return self.timer.expired(now)
+        return self.timer.due(now)
 
     def report(self, now: float, wallclock: float, bye: bool = False) -> bytes | None:
         """Our compound report for the phone, or None while no media has moved either way."""
